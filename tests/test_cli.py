@@ -1,0 +1,49 @@
+"The installed `crl-uls` console script, end to end, as a user runs it."
+import json
+import pytest
+from conftest import venv_tool, run
+
+@pytest.fixture(scope='module')
+def crl_uls(): return venv_tool('crl-uls')
+
+def test_ga_json_keys_and_values(crl_uls):
+    r = run(crl_uls, 'ga', '60', '--json')
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert {'crl_mm', 'ga_days', 'ga', 'formula', 'in_range'} <= set(d)
+    # 40.9041 + 3.21585*sqrt(60) + 0.348956*60 = 86.7513 days, by hand
+    assert abs(d['ga_days'] - 86.7513) < 0.01
+    assert (d['crl_mm'], d['ga'], d['formula'], d['in_range']) == (60.0, '12w3d', 'intergrowth', True)
+    assert d['ga_lo_days'] < d['ga_days'] < d['ga_hi_days']
+
+@pytest.mark.parametrize('formula, crl, expected', [('intergrowth', '84', 99.6902), ('robinson', '10', 49.1927),
+                                                     ('hadlock', '45', 79.2922)])
+def test_ga_each_formula(crl_uls, formula, crl, expected):
+    r = run(crl_uls, 'ga', crl, '--formula', formula, '--json')
+    assert r.returncode == 0, r.stderr
+    assert abs(json.loads(r.stdout)['ga_days'] - expected) < 0.01
+
+def test_ga_text_out_of_range_is_flagged(crl_uls):
+    r = run(crl_uls, 'ga', '10')
+    assert r.returncode == 0
+    assert 'OUT OF RANGE' in r.stdout and '15–95 mm' in r.stdout
+    assert 'warning' in r.stderr
+
+def test_ga_due_date(crl_uls):
+    r = run(crl_uls, 'ga', '45', '--scan-date', '2026-01-01')
+    assert r.returncode == 0 and 'estimated due date: 2026-07-22' in r.stdout
+
+@pytest.mark.parametrize('bad', ['abc', '-3', '0', 'nan', 'inf'])
+def test_ga_bad_input_is_one_clear_line(crl_uls, bad):
+    r = run(crl_uls, 'ga', bad)
+    assert r.returncode == 2
+    assert 'crl-uls ga: error:' in r.stderr and 'Traceback' not in r.stderr
+    assert r.stdout == ''
+
+def test_help_and_version(crl_uls):
+    r = run(crl_uls, '--help')
+    assert r.returncode == 0 and 'ga' in r.stdout
+    r = run(crl_uls, '--version')
+    assert r.returncode == 0 and r.stdout.startswith('crl-uls ')
+    r = run(crl_uls)
+    assert r.returncode == 2
