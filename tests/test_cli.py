@@ -47,3 +47,20 @@ def test_help_and_version(crl_uls):
     assert r.returncode == 0 and r.stdout.startswith('crl-uls ')
     r = run(crl_uls)
     assert r.returncode == 2
+
+def test_synth_writes_a_dataset_and_is_reproducible(crl_uls, tmp_path):
+    a, b = tmp_path/'a', tmp_path/'b'
+    for out in (a, b):
+        r = run(crl_uls, 'synth', str(out), '--n', '4', '--size', '128x96', '--seed', '3', '--quiet')
+        assert r.returncode == 0, r.stderr
+    assert 'wrote 4 phantoms of 128x96 px' in r.stdout
+    files = sorted(p.relative_to(a) for p in a.rglob('*') if p.is_file())
+    assert len(files) == 4*4 + 1 and (a/'meta.csv') in [a/f for f in files]
+    assert all((a/f).read_bytes() == (b/f).read_bytes() for f in files)
+    header = (a/'meta.csv').read_text().splitlines()[0].split(',')
+    assert header[:8] == ['id', 'mm_per_px', 'crl_mm', 'ga_days', 'crown_x', 'crown_y', 'rump_x', 'rump_y']
+
+@pytest.mark.parametrize('bad', [['--n', '0'], ['--n', '2', '--size', '8'], ['--n', '2', '--size', 'huge']])
+def test_synth_bad_arguments(crl_uls, tmp_path, bad):
+    r = run(crl_uls, 'synth', str(tmp_path/'x'), *bad)
+    assert r.returncode == 2 and 'crl-uls synth: error:' in r.stderr and 'Traceback' not in r.stderr
