@@ -64,3 +64,18 @@ def test_synth_writes_a_dataset_and_is_reproducible(crl_uls, tmp_path):
 def test_synth_bad_arguments(crl_uls, tmp_path, bad):
     r = run(crl_uls, 'synth', str(tmp_path/'x'), *bad)
     assert r.returncode == 2 and 'crl-uls synth: error:' in r.stderr and 'Traceback' not in r.stderr
+
+def test_check_data_exit_status(crl_uls, tmp_path):
+    import shutil
+    from crl_uls.data import sample_path
+    r = run(crl_uls, 'check-data', str(sample_path()))
+    assert r.returncode == 0 and '0 errors' in r.stdout, r.stdout + r.stderr
+    bad = tmp_path/'bad'; shutil.copytree(sample_path(), bad)
+    (bad/'masks'/'phantom_00000.png').unlink()
+    shutil.copy(bad/'masks'/'phantom_00004.png', bad/'masks'/'phantom_00000.png')     # a mask from another image
+    (bad/'annotations'/'phantom_00005.json').write_text('{"shapes": []}')
+    r = run(crl_uls, 'check-data', str(bad), '--json')
+    assert r.returncode == 1
+    res = json.loads(r.stdout)
+    assert res['by_fault'] == {'bad_annotation': 1}, res          # same size, so only the annotation is an error
+    assert res['faults'][0]['id'] == 'phantom_00005'
