@@ -572,8 +572,13 @@ def write_phantoms(out, # the data set's folder (created if missing)
     with tqdm(total=len(jobs), desc=f'phantoms -> {out}', disable=not progress, unit='img') as bar:
         if workers == 1: rows = [(job(j), bar.update())[0] for j in jobs]
         else:   # spawn, not fork: forking is unsafe once OpenCV's thread pool has started
-            with ProcessPoolExecutor(workers, mp_context=get_context('spawn')) as ex:
-                rows = [(r, bar.update())[0] for r in ex.map(job, jobs, chunksize=4)]
+            from concurrent.futures.process import BrokenProcessPool
+            try:
+                with ProcessPoolExecutor(workers, mp_context=get_context('spawn')) as ex:
+                    rows = [(r, bar.update())[0] for r in ex.map(job, jobs, chunksize=4)]
+            except BrokenProcessPool:
+                raise RuntimeError("the worker processes could not start: when write_phantoms is called from a script, "
+                                   "call it under `if __name__ == '__main__':`, or pass workers=1") from None
     meta = pd.DataFrame(rows)
     meta.to_csv(out/META_CSV, index=False)
     return meta
