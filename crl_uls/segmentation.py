@@ -111,8 +111,8 @@ def predict_mask(learn, # a segmentation learner
     return clean_mask(back > 0.5)
 
 # %% ../nbs/04_segmentation.ipynb #d907e626
-SEG_SETTINGS = dict(n=quick_or_full(64, 1500), size=quick_or_full(64, 256), epochs=quick_or_full(10, 12),
-                    bs=quick_or_full(8, 16), lr=quick_or_full(1e-2, 2e-3), n_test=quick_or_full(12, 200))
+SEG_SETTINGS = dict(n=quick_or_full(64, 400), size=quick_or_full(64, 128), epochs=quick_or_full(10, 8),
+                    bs=quick_or_full(8, 16), lr=quick_or_full(1e-2, 5e-3), n_test=quick_or_full(12, 100))
 
 def dice(a:np.ndarray, b:np.ndarray) -> float:
     "Dice of two binary masks (1.0 when both are empty)."
