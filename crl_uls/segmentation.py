@@ -90,9 +90,10 @@ def mask_image(image:np.ndarray, # 8-bit grey image
 
 # %% ../nbs/04_segmentation.ipynb #50fb6b9a
 def letterbox_box(w:int, h:int, size:int):
-    "Where an image of w x h lands inside the size x size letterbox: (x0, y0, scale)."
-    s = size / max(w, h)
-    return (size - w * s) / 2, (size - h * s) / 2, s
+    "Where a w x h image lands in fastai's size x size letterbox (`Resize` with padding): (x0, y0, scale)."
+    cp = int(max(w / size, h / size) * size)              # fastai pads to a cp x cp square, the image at
+    s = size / cp                                          # ((cp - w) // 2, (cp - h) // 2), then resizes it to size x size
+    return ((cp - w) // 2) * s, ((cp - h) // 2) * s, s
 
 def predict_mask(learn, # a segmentation learner
                  image:np.ndarray, # 8-bit grey image, any size
