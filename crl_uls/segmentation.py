@@ -112,7 +112,7 @@ def predict_mask(learn, # a segmentation learner
     return clean_mask(back > 0.5)
 
 # %% ../nbs/04_segmentation.ipynb #d907e626
-SEG_SETTINGS = dict(n=quick_or_full(64, 400), size=quick_or_full(64, 128), epochs=quick_or_full(10, 8),
+SEG_SETTINGS = dict(n=quick_or_full(64, 400), size=quick_or_full(64, 128), epochs=quick_or_full(10, 14),
                     bs=quick_or_full(8, 16), lr=quick_or_full(1e-2, 5e-3), n_test=quick_or_full(12, 100))
 
 def dice(a:np.ndarray, b:np.ndarray) -> float:
