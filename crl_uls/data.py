@@ -15,8 +15,8 @@ __all__ = ['LAYOUT', 'META_CSV', 'IMAGE_EXTS', 'LANDMARK_COLS', 'dataset_dirs', 
            'overlay', 'DataError', 'to_grey8', 'read_image', 'read_mask', 'Annotation', 'read_labelme',
            'annotation_image', 'read_landmarks_csv', 'write_landmarks_csv', 'DicomImage', 'read_dicom', 'write_dicom',
            'scan_dataset', 'check_dataset', 'good_items', 'sample_path', 'to_fastai_points', 'from_fastai_points',
-           'item_image', 'item_masked_image', 'item_mask', 'item_points', 'assign_split', 'seg_dls', 'quality_dls',
-           'landmark_dls']
+           'item_image', 'mask_image', 'item_masked_image', 'item_mask', 'item_points', 'assign_split', 'seg_dls',
+           'quality_dls', 'landmark_dls']
 
 # %% ../nbs/02_data.ipynb #22006b11
 LAYOUT = {'images': 'images', 'masks': 'masks', 'parts': 'parts', 'annotations': 'annotations'}
@@ -493,10 +493,17 @@ def _item_grey(r) -> np.ndarray:
 
 def item_image(r): "The item's image, as a 3-channel PIL image."; return _pil(_item_grey(r))
 
+def mask_image(image:np.ndarray, # 8-bit grey image
+               mask:np.ndarray, # binary mask of the same size
+              ) -> np.ndarray:
+    "The image with everything outside the mask set to black (the input of the quality and landmark models)."
+    if np.asarray(mask).shape[:2] != np.asarray(image).shape[:2]: raise ValueError("mask and image differ in size")
+    return np.where(np.asarray(mask) > 0, image, 0).astype(np.uint8)
+
 def item_masked_image(r):
-    "The item's image with everything outside its mask set to black (the input of the quality and landmark models)."
+    "The item's image masked by its mask, as a 3-channel PIL image."
     g = _item_grey(r)
-    return _pil(np.where(read_mask(r['mask'], g.shape) > 0, g, 0).astype(np.uint8))
+    return _pil(mask_image(g, read_mask(r['mask'], g.shape)))
 
 def item_mask(r):
     "The item's fetus mask as a fastai mask of 0 (background) and 1 (fetus)."

@@ -8,10 +8,11 @@ import warnings
 from pathlib import Path
 import numpy as np, cv2
 from .core import quick_or_full, seed_everything
+from .data import mask_image   # re-exported: the pipeline masks through segmentation
 
 # %% auto #0
-__all__ = ['SEG_SETTINGS', 'cached_weights', 'use_pretrained', 'CEDiceLoss', 'seg_learner', 'clean_mask', 'mask_image',
-           'letterbox_box', 'predict_mask', 'dice']
+__all__ = ['SEG_SETTINGS', 'cached_weights', 'use_pretrained', 'CEDiceLoss', 'seg_learner', 'clean_mask', 'letterbox_box',
+           'predict_mask', 'dice']
 
 # %% ../nbs/04_segmentation.ipynb #05cd0c48
 _WEIGHTS = {'resnet18': 'ResNet18_Weights', 'resnet34': 'ResNet34_Weights', 'resnet50': 'ResNet50_Weights',
@@ -80,13 +81,6 @@ def clean_mask(mask:np.ndarray, # binary mask (non-zero = fetus)
     cv2.floodFill(flood, None, (0, 0), 1)
     holes = flood[1:-1, 1:-1] == 0
     return np.where((keep > 0) | holes, 255, 0).astype(np.uint8)
-
-def mask_image(image:np.ndarray, # 8-bit grey image
-               mask:np.ndarray, # binary mask of the same size
-              ) -> np.ndarray:
-    "The image with everything outside the mask set to black (the input of the quality and landmark models)."
-    if np.asarray(mask).shape[:2] != np.asarray(image).shape[:2]: raise ValueError("mask and image differ in size")
-    return np.where(np.asarray(mask) > 0, image, 0).astype(np.uint8)
 
 # %% ../nbs/04_segmentation.ipynb #50fb6b9a
 def letterbox_box(w:int, h:int, size:int):
