@@ -8,7 +8,7 @@ nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 python3 -c "import torch, fastai, crl_uls.pipeline; print('torch', torch.__version__, 'fastai', fastai.__version__, torch.cuda.get_device_name(0))" || exit 1
 start=$(date +%s)
 timeout -k 10 ${STUDY_TIMEOUT:-470} python3 tools/run_notebooks.py --parallel \
-    nbs/04_segmentation.ipynb nbs/05_quality.ipynb nbs/06_landmarks.ipynb nbs/10_study.ipynb
+    ${NOTEBOOKS:-nbs/04_segmentation.ipynb nbs/05_quality.ipynb nbs/06_landmarks.ipynb nbs/10_study.ipynb}
 echo "notebooks: exit $? after $(( $(date +%s) - start )) s"
 tar czf ${OUT:-/tmp}/results.tgz nbs/04_segmentation.ipynb nbs/05_quality.ipynb nbs/06_landmarks.ipynb nbs/10_study.ipynb study 2>&1
 ls -la ${OUT:-/tmp}

@@ -1,0 +1,118 @@
+"""The bad-input corpus (tests/corpus, written by make_corpus.py): each case gives a clear error naming the file
+and the fault, or a correct result; never a traceback to the user, never a silent wrong CRL."""
+import csv, json, math, shutil, sys
+from pathlib import Path
+import numpy as np, cv2
+import pytest
+from conftest import venv_tool, run
+from crl_uls.core import check_spacing
+from crl_uls.data import DataError, read_image, read_mask, read_dicom, read_labelme, check_dataset
+from crl_uls.pipeline import load_input
+
+C = Path(__file__).resolve().parent/'corpus'
+TRUTH = json.loads((C/'truth.json').read_text())
+
+def test_truncated_png():
+    with pytest.raises(DataError, match='truncated.png: not a readable image'): read_image(C/'truncated.png')
+
+def test_zero_byte_file():
+    with pytest.raises(DataError, match=r'zero_bytes.png: empty file \(0 bytes\)'): read_image(C/'zero_bytes.png')
+
+def test_one_pixel_image_is_refused_for_measurement():
+    assert read_image(C/'one_pixel.png').shape == (1, 1)            # readable...
+    with pytest.raises(DataError, match='one_pixel.png: image of 1x1 px is too small'): load_input(C/'one_pixel.png')
+
+def test_sixteen_bit_png_reads_as_the_same_8_bit_image():
+    assert np.array_equal(read_image(C/'sixteen_bit.png'), read_image(C/'phantom.png'))
+
+def test_rgba_png_reads_as_the_same_grey_image():
+    assert np.array_equal(read_image(C/'rgba.png'), read_image(C/'phantom.png'))
+
+def test_dicom_without_pixel_data():
+    with pytest.raises(DataError, match='no_pixel_data.dcm: DICOM file has no pixel data'): read_dicom(C/'no_pixel_data.dcm')
+    with pytest.raises(DataError, match='no pixel data'): load_input(C/'no_pixel_data.dcm')
+
+@pytest.mark.parametrize('n', [0, 1, 3])
+def test_labelme_without_two_points(n):
+    with pytest.raises(DataError, match=f'labelme_{n}_points.json: needs two points \\(crown, then rump\\), found {n}'):
+        read_labelme(C/f'labelme_{n}_points.json')
+
+@pytest.mark.parametrize('bad', [float('nan'), -0.2, 0.0, float('inf')])
+def test_bad_spacing_is_refused(bad):
+    with pytest.raises(ValueError, match='mm_per_px must be finite and > 0'): check_spacing(bad)
+    with pytest.raises(ValueError, match='mm_per_px must be finite and > 0'): load_input(C/'phantom.png', mm_per_px=bad)
+
+@pytest.mark.parametrize('bad', ['nan', '-0.2', '0'])
+def test_bad_spacing_on_the_command_line(bad, tmp_path):
+    (tmp_path/'m').mkdir()
+    r = run(venv_tool('crl-uls'), 'predict', str(tmp_path/'m'), str(C/'phantom.png'), '--mm-per-px', bad)
+    assert r.returncode == 2 and 'mm_per_px must be finite and > 0' in r.stderr and 'Traceback' not in r.stderr
+
+@pytest.mark.parametrize('bad, fault, severity', [('nan', 'missing_spacing', 'warning'), ('-0.2', 'bad_spacing', 'error'),
+                                                  ('0', 'bad_spacing', 'error')])
+def test_bad_spacing_in_a_data_set(bad, fault, severity, tmp_path):
+    "A NaN in meta.csv reads as a missing value (CSV cannot tell them apart): CRL in px only, with a warning."
+    d = tmp_path/'ds'; (d/'images').mkdir(parents=True)
+    shutil.copy(C/'phantom.png', d/'images'/'a.png')
+    (d/'meta.csv').write_text(f'id,mm_per_px\na,{bad}\n')
+    _, faults = check_dataset(d)
+    assert list(faults.fault) == [fault] and list(faults.severity) == [severity] and faults.id[0] == 'a'
+
+def test_mask_of_the_wrong_size(tmp_path):
+    with pytest.raises(DataError, match=r'mask_wrong_size.png: .*48x40.*96x80|mask_wrong_size.png: .*size'):
+        read_mask(C/'mask_wrong_size.png', (80, 96))
+    d = tmp_path/'ds'; (d/'images').mkdir(parents=True); (d/'masks').mkdir()
+    shutil.copy(C/'phantom.png', d/'images'/'a.png'); shutil.copy(C/'mask_wrong_size.png', d/'masks'/'a.png')
+    _, faults = check_dataset(d)
+    assert 'mask_size' in set(faults.fault)
+
+def test_path_that_does_not_exist():
+    with pytest.raises(FileNotFoundError, match='nope.png: no such file'): read_image(C/'nope.png')
+    with pytest.raises(FileNotFoundError, match='nope.png: no such file'): load_input(C/'nope.png')
+
+def test_the_corpus_through_predict(tiny_models, tmp_path):
+    "Every file of the corpus through `crl-uls predict`: error rows for the bad ones, the same result for the same picture."
+    folder = tmp_path/'in'; shutil.copytree(C, folder)
+    (folder/'make_corpus.py').unlink(); (folder/'truth.json').unlink()
+    out = tmp_path/'r.csv'
+    r = run(venv_tool('crl-uls'), 'predict', str(tiny_models), str(folder), str(folder/'missing.png'),
+            '--mm-per-px', str(TRUTH['mm_per_px']), '--out', str(out), '--quiet')
+    assert r.returncode == 1 and 'Traceback' not in r.stderr, r.stderr
+    rows = {Path(x['path']).name: x for x in csv.DictReader(open(out))}
+    expect_error = {'truncated.png': 'not a readable image', 'zero_bytes.png': 'empty file', 'one_pixel.png': 'too small',
+                    'no_pixel_data.dcm': 'no pixel data', 'not_an_image.txt': 'not a readable image', 'missing.png': 'no such file',
+                    'labelme_0_points.json': 'not a readable image', 'labelme_1_points.json': 'not a readable image',
+                    'labelme_3_points.json': 'not a readable image'}
+    for name, fault in expect_error.items():
+        assert fault in rows[name]['error'] and name in rows[name]['error'], (name, rows[name]['error'])
+    same = ['phantom.png', 'sixteen_bit.png', 'rgba.png']
+    for name in same: assert not rows[name]['error'], rows[name]['error']
+    for col in ('crown_x', 'crown_y', 'rump_x', 'rump_y', 'crl_mm', 'quality_prob'):
+        assert len({rows[n][col] for n in same}) == 1, col           # the same picture in three encodings, one result
+    assert not rows['mask_wrong_size.png']['error']                  # a small black image is an image: measured, with warnings
+    assert rows['mask_wrong_size.png']['warnings']
+
+BIG = """
+import resource, sys, warnings, math
+warnings.simplefilter('ignore')
+from crl_uls.pipeline import Pipeline
+pipe = Pipeline.load(sys.argv[1])
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+m = pipe.predict(sys.argv[2], mm_per_px=float(sys.argv[3]))
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(m.width, m.height, m.mask.shape[1], m.mask.shape[0], m.crl_px, m.crl_mm, (after - before) / 1024, m.error)
+"""
+
+def test_very_large_image_is_measured_without_a_memory_blow_up(tiny_models, tmp_path):
+    "An 8000x8000 scan is measured on a 2048 px copy; results come back in its own frame; memory grows by well under 1 GB."
+    from crl_uls.phantom import make_phantom
+    p = make_phantom(seed=5, index=1, size=100)
+    big = cv2.resize(p.image, (8000, 8000), interpolation=cv2.INTER_NEAREST)
+    cv2.imwrite(str(tmp_path/'big.png'), big); del big
+    sp = p.mm_per_px / 80
+    r = run(sys.executable, '-c', BIG, str(tiny_models), str(tmp_path/'big.png'), str(sp))
+    assert r.returncode == 0, r.stderr[-2000:]
+    w, h, mw, mh, crl_px, crl_mm, grew_mb, err = r.stdout.split()[-8:]
+    assert (w, h, mw, mh, err) == ('8000', '8000', '8000', '8000', 'None')
+    if crl_px != 'nan': assert math.isclose(float(crl_mm), float(crl_px) * sp, rel_tol=1e-6)
+    assert float(grew_mb) < 1024, f"peak memory grew by {grew_mb} MB"
