@@ -197,6 +197,16 @@ def _demo(args) -> int:
     return 0
 
 # %% ../nbs/08_cli.ipynb #8881fc89
+def _app(args) -> int:
+    "Run `crl-uls app`."
+    if not 0 < args.port < 65536: raise UsageError(f"--port must be between 1 and 65535, got {args.port}")
+    pipe = _models(args.models, args.trust)
+    from crl_uls.app import launch
+    try: launch(pipe, host=args.host, port=args.port)
+    except OSError as err:      # the port in use, or an address this computer does not have
+        raise UsageError(f"cannot serve on {args.host}:{args.port}: {str(err).split('. You can')[0]}") from None
+    return 0
+
 def make_parser() -> argparse.ArgumentParser:
     "The `crl-uls` argument parser with all sub-commands."
     from crl_uls.biometry import FORMULAS
@@ -259,6 +269,14 @@ def make_parser() -> argparse.ArgumentParser:
     d.add_argument('--seed', type=int, default=0, help='seed (default 0)')
     d.add_argument('--quiet', action='store_true', help='no progress bars')
     d.set_defaults(run=_demo)
+    a = sub.add_parser('app', help='serve the web page: upload a scan, see the mask, quality, CRL and GA',
+                       description='Serve the web page: upload an image or DICOM file, see the overlay, mask, Good/Bad, '
+                                   'guideline criteria, CRL and GA. Binds 127.0.0.1 (this computer only) unless --host says otherwise.')
+    a.add_argument('models', metavar='MODELS', help='model folder (three .pkl files and manifest.json)')
+    a.add_argument('--port', type=int, default=7860, help='port to serve on (default 7860)')
+    a.add_argument('--host', default='127.0.0.1', help='address to bind (default 127.0.0.1; 0.0.0.0 serves the network)')
+    a.add_argument('--trust', action='store_true', help='load .pkl files that do not match the manifest (loading a .pkl runs code)')
+    a.set_defaults(run=_app)
     return p
 
 def main(argv:list[str]|None=None, # arguments (default: the command line)

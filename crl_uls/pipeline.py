@@ -17,9 +17,9 @@ from .quality import guideline_criteria, Criterion
 from .landmarks import geometric_points
 
 # %% auto #0
-__all__ = ['STAGES', 'MANIFEST', 'MAX_SIDE', 'ROW_COLS', 'UntrustedModelError', 'file_sha256', 'versions', 'write_manifest',
-           'verify_models', 'expand_inputs', 'load_input', 'Measurement', 'finish', 'Pipeline', 'draw_overlay',
-           'naive_measure', 'benchmark', 'train_models']
+__all__ = ['STAGES', 'MANIFEST', 'MAX_SIDE', 'ROW_COLS', 'TINY_SETTINGS', 'UntrustedModelError', 'file_sha256', 'versions',
+           'write_manifest', 'verify_models', 'expand_inputs', 'load_input', 'Measurement', 'finish', 'Pipeline',
+           'draw_overlay', 'naive_measure', 'benchmark', 'train_models']
 
 # %% ../nbs/07_pipeline.ipynb #b0b94155
 STAGES = ('segmentation', 'quality', 'landmarks')
@@ -259,20 +259,22 @@ class Pipeline:
         "Measure every input, a batch at a time; yields one `Measurement` per input, in order."
         from tqdm.auto import tqdm
         if isinstance(inputs, (str, Path, np.ndarray)): inputs = [inputs]
-        inputs = [x for i in inputs for x in ([i] if isinstance(i, np.ndarray) else expand_inputs(i))]
+        flat = lambda xs: (x for i in xs for x in ([i] if isinstance(i, np.ndarray) else expand_inputs(i)))
+        if isinstance(inputs, (list, tuple)): inputs = list(flat(inputs))     # paths: cheap to list, and the bar gets a total
+        else: inputs = flat(inputs)                                           # a generator stays lazy: streamed, never all held
         pending = []                              # (position, Measurement or (name, image, spacing))
         def flush():
             ok = [(i, x) for i, x in pending if not isinstance(x, Measurement)]
             done = dict(zip([i for i, _ in ok], self._chunk([x for _, x in ok], mm_per_px) if ok else []))
             res = [done.get(i, x) for i, x in pending]; pending.clear(); return res
-        with tqdm(total=len(inputs), desc='measuring', unit='img', disable=not progress) as bar:
+        with tqdm(total=len(inputs) if isinstance(inputs, list) else None, desc='measuring', unit='img', disable=not progress) as bar:
             for i, x in enumerate(inputs):
                 t = time.perf_counter()
                 try: pending.append((i, load_input(x, mm_per_px)))
                 except (DataError, FileNotFoundError, ValueError, OSError) as e:
                     pending.append((i, Measurement(str(x) if not isinstance(x, np.ndarray) else '<array>', error=str(e))))
                 self.timings['read'] += time.perf_counter() - t
-                if sum(not isinstance(v, Measurement) for _, v in pending) >= self.bs:
+                if sum(not isinstance(v, Measurement) for _, v in pending) >= self.bs or len(pending) >= 4 * self.bs:
                     yield from flush()
                 bar.update(1)
             yield from flush()
@@ -438,3 +440,7 @@ def train_models(dataset, # a data set folder with images, masks and crown/rump 
                                 'training_data': {'dataset': str(Path(dataset).resolve()), 'items': len(items),
                                                   'valid_items': int(items.is_valid.sum()), 'phantom': 'ga_true_days' in items.columns},
                                 'models': info})
+
+TINY_SETTINGS = {'segmentation': dict(size=32, epochs=1, bs=8), 'quality': dict(size=32, epochs=1, bs=8, n=16, per_image=2),
+                 'landmarks': dict(size=32, epochs=1, bs=8)}   # for examples and tests: drives every tool in seconds, measures badly
+

@@ -19,19 +19,16 @@ def run(*cmd, cwd=ROOT, **kw):
     "Run a command, capturing text output."
     return subprocess.run(list(cmd), cwd=cwd, capture_output=True, text=True, timeout=600, **kw)
 
-TINY = {'segmentation': dict(size=32, epochs=1, bs=8), 'quality': dict(size=32, epochs=1, bs=8, n=16, per_image=2),
-        'landmarks': dict(size=32, epochs=1, bs=8)}
-
 def train_tiny(out, seed=0):
     "Three tiny learners (one epoch at 32 px on 16 phantoms): enough to drive the tools, not to measure well."
     import warnings
     from crl_uls.phantom import write_phantoms
-    from crl_uls.pipeline import train_models
+    from crl_uls.pipeline import train_models, TINY_SETTINGS
     data = Path(out)/'data'
     if not data.exists(): write_phantoms(data, 16, 64, seed=1, workers=1, progress=False)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
-        return train_models(data, Path(out)/'models', seed=seed, progress=False, settings=TINY)
+        return train_models(data, Path(out)/'models', seed=seed, progress=False, settings=TINY_SETTINGS)
 
 @pytest.fixture(scope='session')
 def tiny_models(tmp_path_factory):

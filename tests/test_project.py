@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, venv_tool, run
 
-@pytest.mark.parametrize('module', ['crl_uls.core', 'crl_uls.biometry', 'crl_uls.cli'])
+@pytest.mark.parametrize('module', ['crl_uls.core', 'crl_uls.biometry', 'crl_uls.cli', 'crl_uls.app'])
 def test_leaf_modules_import_neither_torch_nor_fastai(module):
     code = (f"import sys, {module}; heavy = [m for m in ('torch', 'fastai', 'torchvision') if m in sys.modules]; "
             "print(heavy); sys.exit(1 if heavy else 0)")

@@ -1,0 +1,113 @@
+"The web page end to end: served in its own process, driven by headless Chromium as a user drives it."
+import math, os, shutil, socket, subprocess, sys, time, urllib.request
+from pathlib import Path
+import pytest
+
+CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
+                 '--no-first-run', '--disable-sync', '--no-proxy-server']
+
+def _find_chromium():
+    for c in ('/usr/bin/chromium', shutil.which('chromium'), shutil.which('chromium-browser')):
+        if c and os.access(c, os.X_OK): return c
+
+@pytest.fixture(scope='module')
+def chromium():
+    "Debian's Chromium (Playwright cannot download its own here); installed with apt-get once if missing and possible."
+    exe = _find_chromium()
+    if exe is None and shutil.which('apt-get') and os.geteuid() == 0:
+        subprocess.run(['apt-get', 'install', '-y', '-q', 'chromium'], capture_output=True, timeout=900,
+                       env={**os.environ, 'DEBIAN_FRONTEND': 'noninteractive'})
+        exe = _find_chromium()
+    if exe is None:
+        pytest.skip('no Chromium: install it (apt-get install chromium) to run the browser test; '
+                    'apt-get was unavailable or failed, or this user is not root')
+    return exe
+
+@pytest.fixture(scope='module')
+def browser(chromium):
+    try: from playwright.sync_api import sync_playwright
+    except ImportError: pytest.fail("playwright is not installed: run pip install -e '.[dev]' first")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
+
+@pytest.fixture(scope='module')
+def server(tiny_models, tmp_path_factory):
+    "The page on a free localhost port, in its own process, serving the tiny models; yields its URL."
+    port, log = _free_port(), tmp_path_factory.mktemp('app')/'server.log'
+    code = 'import sys; from crl_uls.app import launch; launch(sys.argv[1], port=int(sys.argv[2]))'
+    env = {**os.environ, 'GRADIO_ANALYTICS_ENABLED': 'False', 'NO_PROXY': '127.0.0.1,localhost', 'no_proxy': '127.0.0.1,localhost'}
+    with open(log, 'w') as f:
+        proc = subprocess.Popen([sys.executable, '-c', code, str(tiny_models), str(port)], stdout=f, stderr=subprocess.STDOUT, env=env)
+    url, opener = f'http://127.0.0.1:{port}/', urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        t = time.time()
+        while True:
+            if proc.poll() is not None: pytest.fail(f'the app exited with status {proc.returncode}:\n{log.read_text()[-3000:]}')
+            if time.time() - t > 120: pytest.fail(f'the app did not answer on {url} within 120 s:\n{log.read_text()[-3000:]}')
+            try:
+                with opener.open(url, timeout=5) as r:
+                    if r.status == 200: break
+            except OSError: time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        try: proc.wait(20)
+        except subprocess.TimeoutExpired: proc.kill(); proc.wait()
+
+@pytest.fixture(scope='module')
+def scan(tmp_path_factory):
+    "One phantom PNG the tiny models have not seen."
+    from crl_uls.phantom import write_phantoms
+    d = tmp_path_factory.mktemp('scan')
+    meta = write_phantoms(d, 1, 64, seed=7, workers=1, progress=False)
+    return d/'images'/f'{meta.id[0]}.png'
+
+def _upload(page, url, path, mm_per_px=None):
+    "Open the page, upload a file, type the spacing and press Measure; return the status text once it is shown."
+    page.goto(url, wait_until='domcontentloaded')
+    page.locator('#upload input[type=file]').set_input_files(str(path))
+    page.locator('#upload').get_by_text(Path(path).name).first.wait_for(timeout=30_000)   # the upload has reached the server
+    if mm_per_px is not None:
+        page.locator('#mm_per_px input').fill(str(mm_per_px)); page.locator('#mm_per_px input').press('Tab')
+    page.locator('#measure').click()
+    page.wait_for_function("() => { const e = document.querySelector('#status textarea, #status input'); return e && e.value.length > 0 }",
+                           timeout=60_000)
+    return _text(page, 'status')
+
+def _text(page, elem_id): return page.locator(f'#{elem_id} textarea, #{elem_id} input').first.input_value()
+
+def test_page_shows_the_pipelines_crl(browser, server, scan, tiny_models):
+    from crl_uls.pipeline import Pipeline
+    from crl_uls.app import crl_text, ga_text
+    page = browser.new_page()
+    try:
+        status = _upload(page, server, scan, 0.3)
+        assert status.startswith(f'Measured {scan.name} in '), status
+        shown, ga, quality = _text(page, 'crl'), _text(page, 'ga'), page.locator('#quality').inner_text()
+        overlay = page.locator('#overlay img').count()
+    finally: page.close()
+    m = Pipeline.load(tiny_models).predict(scan, mm_per_px=0.3)
+    if math.isnan(m.crl_mm): assert shown == crl_text(m), shown
+    else:                                   # the same number to the precision the page shows (0.1 mm)
+        assert shown.endswith(' mm'), shown
+        assert abs(float(shown.split()[0]) - m.crl_mm) <= 0.05 + 1e-6, (shown, m.crl_mm)
+    assert ga == ga_text(m)
+    assert m.quality.capitalize() in quality
+    assert overlay >= 1
+
+def test_bad_file_is_a_clear_message(browser, server, tmp_path):
+    bad = tmp_path/'notes.png'; bad.write_text('not an image')
+    page = browser.new_page()
+    try:
+        status = _upload(page, server, bad, 0.3)
+        body = page.content()
+        crl = _text(page, 'crl')
+    finally: page.close()
+    assert status.startswith('Error: ') and 'notes.png' in status, status
+    assert 'Traceback' not in body and crl == ''
