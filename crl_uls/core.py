@@ -4,10 +4,13 @@
 
 # %% ../nbs/00_core.ipynb #c98b529a
 from __future__ import annotations
-import os, random
+import os, random, warnings
 from dataclasses import dataclass
 from typing import NamedTuple
 import numpy as np
+
+# fastai 2.8.7 calls torch.jit.script when imported, which torch 2.14 marks deprecated: nothing a user can act on
+warnings.filterwarnings('ignore', message=r'`torch.jit.script` is deprecated', category=FutureWarning)
 
 # %% auto #0
 __all__ = ['Point', 'check_spacing', 'Landmarks', 'seed_everything', 'is_full', 'quick_or_full', 'run_device']

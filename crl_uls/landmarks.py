@@ -94,7 +94,9 @@ def landmark_errors(pred, # (N, 2, 2) predicted crown, rump (pixels)
                    ):
     "Per-image errors in physical units: crown and rump radial error (mm), CRL error (mm, %), GA error (days)."
     import pandas as pd
-    pred, true, s = np.asarray(pred, float), np.asarray(true, float), np.asarray(mm_per_px, float).reshape(-1)
+    pred, true, s = np.asarray(pred, float).reshape(-1, 2, 2), np.asarray(true, float).reshape(-1, 2, 2), np.asarray(mm_per_px, float).reshape(-1)
+    if not len(pred): return pd.DataFrame(columns=['crown_err_mm', 'rump_err_mm', 'crl_true_mm', 'crl_pred_mm', 'crl_err_mm',
+                                                   'crl_err_pct', 'ga_true_days', 'ga_err_days'], dtype=float)
     crl_p = np.linalg.norm(pred[:, 1] - pred[:, 0], axis=1) * s
     crl_t = np.linalg.norm(true[:, 1] - true[:, 0], axis=1) * s
     ga = lambda c: np.asarray(ga_from_crl(np.maximum(c, 1e-3), out_of_range='ignore'))

@@ -162,7 +162,7 @@ def finish(name:str, image:np.ndarray, mask:np.ndarray, quality:tuple|None, lear
            mm_per_px=None, formula:str='intergrowth', points:str='learned', disagree_pct:float=10.0) -> Measurement:
     "One image's measurement from its mask, quality and learned points."
     h, w = image.shape[:2]
-    m = Measurement(name, w, h, mask)
+    m = Measurement(name, w, h, mask, mm_per_px=mm_per_px)
     if quality is not None: m.quality, m.quality_prob = quality
     if not (mask > 0).any():
         m.warnings.append('no fetus found: the segmentation is empty'); return m
@@ -441,6 +441,6 @@ def train_models(dataset, # a data set folder with images, masks and crown/rump 
                                                   'valid_items': int(items.is_valid.sum()), 'phantom': 'ga_true_days' in items.columns},
                                 'models': info})
 
-TINY_SETTINGS = {'segmentation': dict(size=32, epochs=1, bs=8), 'quality': dict(size=32, epochs=1, bs=8, n=16, per_image=2),
+TINY_SETTINGS = {'segmentation': dict(size=32, epochs=8, bs=8, lr=1e-2), 'quality': dict(size=32, epochs=1, bs=8, n=16, per_image=2),
                  'landmarks': dict(size=32, epochs=1, bs=8)}   # for examples and tests: drives every tool in seconds, measures badly
 

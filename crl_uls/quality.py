@@ -85,7 +85,7 @@ def quality_items(dataset, # a data set folder (images/, masks/, annotations/), 
     rng, rows = np.random.default_rng(seed), []
     for r in items.itertuples():
         truth = read_mask(r.mask); crown, rump = (r.crown_x, r.crown_y), (r.rump_x, r.rump_y)
-        cands = [(k, corrupt(truth, k, rng, crown, rump)) for k in rng.choice(KINDS, per_image)]
+        cands = [(str(k), corrupt(truth, k, rng, crown, rump)) for k in rng.choice(KINDS, per_image)]
         cands += [('unet', (np.asarray(m) > 0).astype(np.uint8)*255) for m in (unet_masks or {}).get(r.id, [])]
         for j, (kind, c) in enumerate(cands):
             label, d, kept = label_candidate(c, truth, crown, rump)
