@@ -20,12 +20,12 @@ def run(*cmd, cwd=ROOT, **kw):
     return subprocess.run(list(cmd), cwd=cwd, capture_output=True, text=True, timeout=600, **kw)
 
 def train_tiny(out, seed=0):
-    "Three tiny learners (one epoch at 32 px on 16 phantoms): enough to drive the tools, not to measure well."
+    "Three tiny learners (TINY_SETTINGS, 64 phantoms of 64 px): enough to drive the tools, not to measure well."
     import warnings
     from crl_uls.phantom import write_phantoms
     from crl_uls.pipeline import train_models, TINY_SETTINGS
     data = Path(out)/'data'
-    if not data.exists(): write_phantoms(data, 16, 64, seed=1, workers=1, progress=False)
+    if not data.exists(): write_phantoms(data, 64, 64, seed=1, workers=1, progress=False)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
         return train_models(data, Path(out)/'models', seed=seed, progress=False, settings=TINY_SETTINGS)
