@@ -1,6 +1,15 @@
 #!/bin/sh
 # The full study on a lent GPU machine (its python3 has torch; fastai and the rest travel as wheels in .whl/).
 # Runs chapters 04-06 and 10 in full mode, in parallel, and packs the executed notebooks and study/ into $OUT.
+# NOTEBOOKS="nbs/10_study.ipynb" and STUDY_TIMEOUT=560 (seconds) pick the notebooks and the time limit.
+# The wheels (pure Python but plum-dispatch; the device's python3 is 3.12 and has torch, numpy, pandas, sklearn, rich):
+#   echo /.whl/ >> .git/info/exclude; mkdir -p .whl; cd .whl; python3 -m pip download --no-deps --only-binary=:all: \
+#     --python-version 3.12 --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
+#     --platform manylinux2014_x86_64 -d . fastai==2.8.7 fastcore==1.14.5 fasttransform==0.0.2 plum-dispatch==2.9.0 \
+#     beartype==0.23.1 fastprogress==1.0.3 fastdownload==0.0.8 pydicom==3.0.2 execnb==0.1.18 ipython==9.18.1 \
+#     ipython_pygments_lexers==1.1.1 jedi==0.20.1 parso==0.8.7 matplotlib-inline==0.2.2 pexpect==4.9.0 ptyprocess==0.7.0 \
+#     prompt_toolkit==3.0.53 stack-data==0.6.3 asttokens==3.0.2 executing==2.3.0 pure_eval==0.2.4 traitlets==5.16.1 wcwidth==0.9.4
+#   (fastprogress 1.0.3: 1.1.x imports fasthtml.) Then call the device tool with carry [".whl"].
 set -u
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
 export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 CRL_ULS_FULL=1 OMP_NUM_THREADS=4
