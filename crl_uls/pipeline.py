@@ -184,7 +184,6 @@ def finish(name:str, image:np.ndarray, mask:np.ndarray, quality:tuple|None, lear
     if mm_per_px is None:
         m.warnings.append('no spacing: CRL in pixels only; give mm per pixel (--mm-per-px) to get mm and GA'); return m
     dx, dy = check_spacing(mm_per_px)
-    m.mm_per_px = mm_per_px
     m.crl_mm = math.hypot((m.rump[0] - m.crown[0]) * dx, (m.rump[1] - m.crown[1]) * dy)
     e = estimate_ga(max(m.crl_mm, 1e-3), formula)
     m.ga_days, m.ga, m.ga_low_days, m.ga_high_days, m.in_range = e.ga_days, e.ga, e.ga_lo_days, e.ga_hi_days, e.in_range
@@ -383,7 +382,7 @@ def train_models(dataset, # a data set folder with images, masks and crown/rump 
                 ) -> dict:
     "Train segmentation, quality and landmarks on one data set; export the three .pkl files and the manifest."
     from fastai.vision.all import Learner
-    from crl_uls.data import good_items, assign_split, seg_dls, quality_dls, landmark_dls, read_image, read_mask
+    from crl_uls.data import good_items, assign_split, seg_dls, quality_dls, landmark_dls, _item_grey, _item_mask
     from crl_uls.segmentation import SEG_SETTINGS, seg_learner, predict_masks
     from crl_uls.quality import QUALITY_SETTINGS, quality_items, quality_learner
     from crl_uls.landmarks import LANDMARK_SETTINGS, landmark_learner, predict_landmarks, landmark_errors
@@ -408,7 +407,7 @@ def train_models(dataset, # a data set folder with images, masks and crown/rump 
         seg = seg_learner(seg_dls(items, size=s['size'], bs=s['bs'], seed=seed))
     snaps = _Snapshots({max(0, s['epochs'] // 4 - 1), max(0, s['epochs'] // 2 - 1)})
     fit(seg, 'segmentation', [snaps(seg)])
-    images = [read_image(f) for f in items.image]
+    images = [_item_grey(r) for r in items.to_dict('records')]     # the DataLoaders' reader: cached, and labelme files with embedded images too
     unet = {i: [] for i in items.id}
     final = {k: v.clone() for k, v in seg.model.state_dict().items()}
     for st in [*snaps.states.values(), final]:
@@ -431,7 +430,7 @@ def train_models(dataset, # a data set folder with images, masks and crown/rump 
     fit(lm, 'landmarks')
     va = items[items.is_valid]
     if len(va) and va.mm_per_px.notna().all():
-        pred = predict_landmarks(lm, [read_image(f) for f in va.image], [read_mask(f) for f in va['mask']], l['bs'])
+        pred = predict_landmarks(lm, [_item_grey(r) for r in va.to_dict('records')], [_item_mask(f) for f in va['mask']], l['bs'])
         e = landmark_errors(pred, va[['crown_x', 'crown_y', 'rump_x', 'rump_y']].to_numpy(float).reshape(-1, 2, 2), va.mm_per_px)
         info['landmarks']['valid'].update({f'median_abs_{c}': round(float(e[c].abs().median()), 3)
                                            for c in ('crown_err_mm', 'rump_err_mm', 'crl_err_mm', 'ga_err_days')})
