@@ -16,8 +16,8 @@ __all__ = ['LAYOUT', 'META_CSV', 'IMAGE_EXTS', 'LANDMARK_COLS', 'dataset_dirs', 
            'overlay', 'DataError', 'to_grey8', 'read_image', 'read_mask', 'Annotation', 'read_labelme',
            'annotation_image', 'read_landmarks_csv', 'write_landmarks_csv', 'DicomImage', 'read_dicom', 'write_dicom',
            'scan_dataset', 'check_dataset', 'good_items', 'sample_path', 'to_fastai_points', 'from_fastai_points',
-           'item_image', 'mask_image', 'item_masked_image', 'item_mask', 'item_points', 'assign_split', 'seg_dls',
-           'quality_dls', 'landmark_dls']
+           'item_image', 'mask_image', 'item_masked_image', 'item_mask', 'item_points', 'assign_split',
+           'loader_workers', 'seg_dls', 'quality_dls', 'landmark_dls']
 
 # %% ../nbs/02_data.ipynb #0ad99d27
 LAYOUT = {'images': 'images', 'masks': 'masks', 'parts': 'parts', 'annotations': 'annotations'}
@@ -488,7 +488,7 @@ def _pil(grey:np.ndarray):
     from PIL import Image
     return PILImage(Image.fromarray(grey).convert('RGB'))
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=8192)
 def _read_cached(kind:str, src:str, stamp:tuple, shape=None) -> np.ndarray:
     "An item's image or mask, decoded once per training run (keyed by path, mtime and size); read-only."
     if kind == 'mask': a = read_mask(src, shape)
@@ -552,8 +552,18 @@ def assign_split(items, # DataFrame of items
     df['is_valid'] = groups.isin(set(uniq[:n_valid])).values
     return df.reset_index(drop=True)
 
-def _dls(items, blocks, getters, size, bs, aug, n_inp=1, num_workers=0):
+def loader_workers() -> int:
+    "Worker processes for training DataLoaders: `CRL_ULS_WORKERS` if set; else, with a GPU, up to 8 (the cores less one); on a CPU 0, since the cores train the model."
+    env = os.environ.get('CRL_ULS_WORKERS', '').strip()
+    if env:
+        if not env.isdigit(): raise ValueError(f"CRL_ULS_WORKERS must be a whole number >= 0, got {env!r}")
+        return int(env)
+    import torch
+    return min(8, max(0, (os.cpu_count() or 1) - 1)) if torch.cuda.is_available() else 0
+
+def _dls(items, blocks, getters, size, bs, aug, n_inp=1, num_workers=None):
     from fastai.vision.all import DataBlock, ColSplitter, Resize, aug_transforms, ResizeMethod
+    num_workers = loader_workers() if num_workers is None else num_workers
     tfms = aug_transforms(do_flip=True, max_rotate=15, max_zoom=1.1, max_warp=0.1, max_lighting=0.3, pad_mode='zeros') if aug else []
     db = DataBlock(blocks=blocks, getters=getters, n_inp=n_inp, splitter=ColSplitter('is_valid'),
                    item_tfms=Resize(size, method=ResizeMethod.Pad, pad_mode='zeros'), batch_tfms=tfms)
@@ -567,7 +577,7 @@ def _items(source, need, valid_pct, seed, group_col):
 def seg_dls(source, # data set folder or DataFrame of items (image, mask)
             size:int=128, bs:int=8, valid_pct:float=0.2, seed:int=0, group_col:str|None=None,
             aug:bool=True, # augment the training set
-            num_workers:int=0):
+            num_workers:int|None=None): # DataLoader workers (default: `loader_workers()`)
     "DataLoaders for segmentation: image -> fetus mask."
     from fastai.vision.all import ImageBlock, MaskBlock
     return _dls(_items(source, ('image', 'mask'), valid_pct, seed, group_col), (ImageBlock, MaskBlock(codes=['background', 'fetus'])),
@@ -575,7 +585,7 @@ def seg_dls(source, # data set folder or DataFrame of items (image, mask)
 
 def quality_dls(source, # DataFrame of items with image, mask (a candidate segmentation) and quality ('good'/'bad')
                 size:int=128, bs:int=8, valid_pct:float=0.2, seed:int=0, group_col:str|None=None,
-                aug:bool=True, num_workers:int=0):
+                aug:bool=True, num_workers:int|None=None): # DataLoader workers (default: `loader_workers()`)
     "DataLoaders for the Good/Bad check: masked image -> good or bad."
     from fastai.vision.all import ImageBlock, CategoryBlock, ColReader
     return _dls(_items(source, ('image', 'mask'), valid_pct, seed, group_col), (ImageBlock, CategoryBlock(vocab=['bad', 'good'])),
@@ -584,7 +594,7 @@ def quality_dls(source, # DataFrame of items with image, mask (a candidate segme
 def landmark_dls(source, # data set folder or DataFrame of items (image, mask, crown/rump)
                  size:int=128, bs:int=8, valid_pct:float=0.2, seed:int=0, group_col:str|None=None,
                  masked:bool=True, # input the masked image (as the original study) or the raw image
-                 aug:bool=True, num_workers:int=0):
+                 aug:bool=True, num_workers:int|None=None): # DataLoader workers (default: `loader_workers()`)
     "DataLoaders for crown and rump: (masked) image -> two points."
     from fastai.vision.all import ImageBlock, PointBlock
     need = ('image', 'mask', 'points') if masked else ('image', 'points')

@@ -53,7 +53,7 @@ def predict_landmarks(learn, # a landmark learner
     if masked and masks is None: raise ValueError("this landmark model was trained on masked images: give the segmentation")
     if not len(images): return np.zeros((0, 2, 2))
     xs = [mask_image(x, m) for x, m in zip(images, masks)] if masked else list(images)
-    dl = learn.dls.test_dl([_pil(x) for x in xs], bs=bs)
+    dl = learn.dls.test_dl([_pil(x) for x in xs], bs=bs, num_workers=0)   # in memory already: no worker processes
     with torch.no_grad(), learn.no_bar(): pred = learn.get_preds(dl=dl)[0].view(-1, 2, 2).numpy()
     return np.stack([to_image_frame(p, x.shape[1], x.shape[0], learn.crl_uls['size']) for p, x in zip(pred, images)])
 

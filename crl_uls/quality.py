@@ -122,7 +122,7 @@ def predict_qualities(learn, # a quality learner
     from crl_uls.data import _pil
     from crl_uls.segmentation import mask_image
     if not len(images): return []
-    dl = learn.dls.test_dl([_pil(mask_image(x, m)) for x, m in zip(images, masks)], bs=bs)
+    dl = learn.dls.test_dl([_pil(mask_image(x, m)) for x, m in zip(images, masks)], bs=bs, num_workers=0)   # in memory already: no worker processes
     with torch.no_grad(), learn.no_bar(): probs = learn.get_preds(dl=dl)[0]
     pg = probs[:, list(learn.dls.vocab).index('good')].numpy().astype(float)
     return [('good' if p >= 0.5 else 'bad', float(p)) for p in pg]

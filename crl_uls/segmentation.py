@@ -104,7 +104,7 @@ def predict_masks(learn, # a segmentation learner
     import torch
     from crl_uls.data import _pil
     if not len(images): return []
-    dl = learn.dls.test_dl([_pil(x) for x in images], bs=bs)
+    dl = learn.dls.test_dl([_pil(x) for x in images], bs=bs, num_workers=0)   # in memory already: no worker processes
     with torch.no_grad(), learn.no_bar(): probs = learn.get_preds(dl=dl)[0]
     fg = probs[:, 1].numpy().astype(np.float32)
     return [clean_mask(_unletterbox(f, x.shape[1], x.shape[0]) > 0.5) for f, x in zip(fg, images)]

@@ -14,11 +14,12 @@ def run_one(path:Path) -> int:
     path = path.resolve(); os.chdir(path.parent)
     nb = read_nb(path); sh = CaptureShell(path=path.parent)
     t = time.time()
-    for c in nb.cells:
+    for i, c in enumerate(nb.cells):
         if c.cell_type != 'code': continue
         c.outputs = []
         sh.cell(c)
         write_nb(nb, path)
+        print(f"{path.name}: cell {i} done at {time.time() - t:.0f} s", flush=True)
         if sh.exc: print(f"{path.name}: error in a cell:\n{c.source[:300]}\n{sh.exc!r}", flush=True); return 1
     print(f"{path.name}: ran in {time.time() - t:.0f} s", flush=True)
     return 0
