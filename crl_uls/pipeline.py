@@ -159,7 +159,7 @@ def _r(v, nd=2): return None if v is None or (isinstance(v, float) and math.isna
 
 # %% ../nbs/07_pipeline.ipynb #973eee50
 def finish(name:str, image:np.ndarray, mask:np.ndarray, quality:tuple|None, learned, # learned (crown, rump) or None
-           mm_per_px=None, formula:str='intergrowth', points:str='learned', disagree_pct:float=10.0) -> Measurement:
+           mm_per_px=None, formula:str='intergrowth', points:str='auto', disagree_pct:float=10.0) -> Measurement:
     "One image's measurement from its mask, quality and learned points."
     h, w = image.shape[:2]
     m = Measurement(name, w, h, mask, mm_per_px=mm_per_px)
@@ -169,14 +169,15 @@ def finish(name:str, image:np.ndarray, mask:np.ndarray, quality:tuple|None, lear
     lc, lr = (Point(*map(float, p)) for p in learned)
     gc, gr = geometric_points(mask, lc, lr)
     m.learned, m.geometric = (lc, lr), (gc, gr)
-    m.crown, m.rump = (lc, lr) if points == 'learned' else (gc, gr)
-    m.points = points
+    gap, span = max(math.dist(lc, gc), math.dist(lr, gr)), math.dist(gc, gr)
+    pct = 100 * gap / span if span > 0 else math.inf          # the disagreement, as a share of the mask's crown-rump extent
+    m.points = ('geometric' if pct <= disagree_pct else 'learned') if points == 'auto' else points
+    m.crown, m.rump = (lc, lr) if m.points == 'learned' else (gc, gr)
     m.criteria = guideline_criteria(mask, m.crown, m.rump, image)
     m.crl_px = math.dist(m.crown, m.rump)
     if m.quality == 'bad': m.warnings.append(f'segmentation judged Bad (p_good {m.quality_prob:.2f}): check the picture before using the CRL')
-    gap = max(math.dist(lc, gc), math.dist(lr, gr))
-    if m.crl_px > 0 and 100 * gap / m.crl_px > disagree_pct:
-        m.warnings.append(f'learned and geometric points disagree by {gap:.1f} px ({100 * gap / m.crl_px:.0f}% of the CRL)')
+    if pct > disagree_pct:
+        m.warnings.append(f'learned and geometric points disagree by {gap:.1f} px ({pct:.0f}% of the CRL); the {m.points} points are reported')
     outside = [n for n, q in (('crown', m.crown), ('rump', m.rump)) if not (-0.5 <= q[0] <= w - 0.5 and -0.5 <= q[1] <= h - 0.5)]
     if outside: m.warnings.append(f"{' and '.join(outside)} outside the image: the landmark model failed on this image")
     failed = [c.name for c in m.criteria if not c.passed]
@@ -197,11 +198,11 @@ class Pipeline:
     def __init__(self, seg, quality, landmarks, # the three fastai learners
                  manifest:dict|None=None, # the model folder's manifest
                  formula:str='intergrowth', # the dating formula
-                 points:str='learned', # report the 'learned' points, or the 'geometric' ones (mask extremes named by the learned)
+                 points:str='auto', # 'auto': the mask extremes named by the learned points where the two agree, else the learned; or always 'learned' or 'geometric'
                  bs:int=16, # images per batch
                  disagree_pct:float=10.0, # warn when the two point sets differ by more than this % of the CRL
                 ):
-        if points not in ('learned', 'geometric'): raise ValueError(f"points must be 'learned' or 'geometric', got {points!r}")
+        if points not in ('auto', 'learned', 'geometric'): raise ValueError(f"points must be 'auto', 'learned' or 'geometric', got {points!r}")
         self.seg, self.quality, self.landmarks, self.manifest = seg, quality, landmarks, manifest or {}
         self.formula, self.points, self.bs, self.disagree_pct = formula, points, bs, disagree_pct
         self.timings = {k: 0.0 for k in ('read', 'segmentation', 'quality', 'landmarks', 'measure')}   # seconds per stage
@@ -347,7 +348,7 @@ def benchmark(pipe:Pipeline, images:list, # 8-bit grey images
         t = time.perf_counter(); fast = list(pipe.predict_many(images, mm_per_px, progress=False)); tb = time.perf_counter() - t
         stages = {k: round(v, 3) for k, v in pipe.timings.items()}
         t = time.perf_counter(); slow = [naive_measure(pipe, x, mm_per_px) for x in images[:n_naive]]; tn = time.perf_counter() - t
-    gap = max((math.dist(a.crown, b.crown) for a, b in zip(fast, slow) if a.crown and b.crown), default=0.0)
+    gap = max((math.dist(p, q) for a, b in zip(fast, slow) if a.learned and b.learned for p, q in zip(a.learned, b.learned)), default=0.0)   # the landmark model's points
     return {'device': run_device(), 'images': len(images), 'batch_size': pipe.bs,
             'batched_img_per_s': round(len(images) / tb, 2), 'naive_img_per_s': round(n_naive / tn, 2),
             'speedup': round((len(images) / tb) / (n_naive / tn), 2), 'batched_stage_seconds': stages,

@@ -154,8 +154,12 @@ def head_trunk_angle(mask:np.ndarray, crown, rump) -> float:
     c, r = np.array(crown, float), np.array(rump, float)
     L = max(float(np.linalg.norm(r - c)), 1e-9); u = (r - c) / L; n = np.array([-u[1], u[0]])
     t, s = (P - c) @ u / L, (P - c) @ n
-    edges = np.linspace(0.15, 0.7, 23)
-    widths = [np.ptp(s[(t >= a) & (t < b)]) if ((t >= a) & (t < b)).sum() > 2 else 0.0 for a, b in zip(edges[:-1], edges[1:])]
+    edges = np.linspace(0.15, 0.7, 23); nb = len(edges) - 1
+    k = np.searchsorted(edges, t, side='right') - 1          # bin k holds edges[k] <= t < edges[k+1]
+    sel = (k >= 0) & (k < nb); k, sk = k[sel], s[sel]
+    hi, lo = np.full(nb, -np.inf), np.full(nb, np.inf)
+    np.maximum.at(hi, k, sk); np.minimum.at(lo, k, sk)
+    widths = np.where(np.bincount(k, minlength=nb) > 2, hi - lo, 0.0)   # the fetus's width across each slice
     k = int(np.argmin(widths)); neck = (edges[k] + edges[k + 1]) / 2
     head, trunk = P[t < neck], P[t >= neck]
     if len(head) < 3 or len(trunk) < 3: return float('nan')
@@ -167,9 +171,14 @@ def head_trunk_angle(mask:np.ndarray, crown, rump) -> float:
 
 def view_area(image:np.ndarray) -> np.ndarray:
     "The imaged area (the fan): the filled convex hull of the image's non-black pixels."
-    pts = cv2.findNonZero((np.asarray(image) > 8).astype(np.uint8))
-    out = np.zeros(np.asarray(image).shape[:2], np.uint8)
-    if pts is not None: cv2.fillConvexPoly(out, cv2.convexHull(pts), 1)
+    on = np.asarray(image) > 8
+    if on.ndim == 3: on = on.any(-1)
+    out = np.zeros(on.shape, np.uint8)
+    rows = np.flatnonzero(on.any(1))
+    if len(rows):   # the hull of all lit pixels is the hull of each row's first and last lit pixel (much faster)
+        first, last = on[rows].argmax(1), on.shape[1] - 1 - on[rows, ::-1].argmax(1)
+        ends = np.concatenate([np.stack([first, rows], 1), np.stack([last, rows], 1)]).astype(np.int32)
+        cv2.fillConvexPoly(out, cv2.convexHull(ends), 1)
     return out > 0
 
 def guideline_criteria(mask:np.ndarray, # the fetus segmentation
