@@ -11,9 +11,10 @@ import numpy as np
 from .core import Point, Landmarks, check_spacing
 
 # %% auto #0
-__all__ = ['FORMULAS', 'IG_SIZE_GA_RANGE', 'as_positive', 'crl_px', 'crl_mm', 'OutOfRangeWarning', 'OutOfRangeError', 'GAFormula',
-           'get_formula', 'crl_in_range', 'ga_from_crl', 'ga_interval', 'crl_from_ga', 'format_ga', 'due_date',
-           'GAEstimate', 'estimate_ga', 'ga_table', 'plot_ga_curves']
+__all__ = ['FORMULAS', 'IG_SIZE_GA_RANGE', 'as_positive', 'crl_px', 'crl_mm', 'axis_angle', 'OutOfRangeWarning',
+           'OutOfRangeError', 'GAFormula', 'intergrowth_sd', 'get_formula', 'crl_in_range', 'ga_from_crl',
+           'ga_interval', 'crl_from_ga', 'format_ga', 'due_date', 'GAEstimate', 'estimate_ga', 'ga_table',
+           'plot_ga_curves']
 
 # %% ../nbs/01_biometry.ipynb #0bdadffe
 def as_positive(x, # a number, list, array or Series
@@ -29,7 +30,7 @@ def as_positive(x, # a number, list, array or Series
     bad = ~np.isfinite(a) | (a <= 0)
     if bad.any():
         n = f" ({int(bad.sum())} of {a.size} values)" if a.size > 1 else ''
-        raise ValueError(f"{what} must be a finite number > 0 {unit}, got {a[bad].ravel()[0]!r}{n}")
+        raise ValueError(f"{what} must be a finite number > 0 {unit}, got {a[bad].ravel()[0].item()!r}{n}")
     return a
 
 def _like(x, a, name=None):
@@ -74,6 +75,15 @@ def crl_mm(crown, # crown point(s): (x, y) or shape (N, 2), pixels
     d = (_as_points(rump, 'rump') - _as_points(crown, 'crown')) * _spacing_xy(mm_per_px)
     return _like(None, np.hypot(d[..., 0], d[..., 1]))
 
+# %% ../nbs/01_biometry.ipynb #16830a85
+def axis_angle(crown, # crown point(s): (x, y) or shape (N, 2), pixels
+               rump, # rump point(s): (x, y) or shape (N, 2), pixels
+              ):
+    "Angle of the crown–rump line to the image's horizontal, in degrees from 0 to 90."
+    d = _as_points(rump, 'rump') - _as_points(crown, 'crown')
+    a = np.degrees(np.arctan2(np.abs(d[..., 1]), np.abs(d[..., 0])))
+    return _like(None, a)
+
 # %% ../nbs/01_biometry.ipynb #f9a9be1f
 class OutOfRangeWarning(UserWarning):
     "A CRL or GA outside the range a formula was fitted on: the value is an extrapolation."
@@ -94,6 +104,11 @@ class GAFormula:
 
     def in_range(self, crl): return (crl >= self.crl_range[0]) & (crl <= self.crl_range[1])
 
+def intergrowth_sd(crl_mm, # CRL in mm: number or array
+                  ):
+    "The SD (days) of GA dated by INTERGROWTH-21st at a CRL (Papageorghiou 2014): 2.39102 + 0.0193474·CRL."
+    return 2.39102 + 0.0193474 * np.asarray(crl_mm, dtype=float)
+
 def _hadlock_days(crl):
     c = crl / 10
     return 7 * np.exp(1.684969 + 0.315646*c - 0.049306*c**2 + 0.004057*c**3 - 0.000120456*c**4)
@@ -105,7 +120,7 @@ FORMULAS = {f.key: f for f in [
               'Ultrasound Obstet Gynecol 2014;44:641-648.',
               (15.0, 95.0),
               lambda c: 40.9041 + 3.21585*np.sqrt(c) + 0.348956*c,
-              lambda c, ga: 1.959964 * (2.39102 + 0.0193474*c),
+              lambda c, ga: 1.959964 * intergrowth_sd(c),
               '±1.96 SD, SD = 2.39102 + 0.0193474·CRL days'),
     GAFormula('robinson', 'Robinson & Fleming 1975',
               'Robinson HP, Fleming JE. A critical evaluation of sonar "crown-rump length" measurements. '
@@ -175,7 +190,7 @@ def ga_interval(crl_mm, # CRL in mm: number, list, array or Series
     ok = f.in_range(c)
     ga = _flag(f.ga(c), ok, out_of_range, _range_msg(c, ok, 'CRL', 'mm', f.name, f.crl_range))
     hw = f.half95(c, ga)
-    return _like(crl_mm, ga - hw, 'ga_lo_days'), _like(crl_mm, ga + hw, 'ga_hi_days')
+    return _like(crl_mm, ga - hw, 'ga_low_days'), _like(crl_mm, ga + hw, 'ga_high_days')
 
 # %% ../nbs/01_biometry.ipynb #9eee3412
 IG_SIZE_GA_RANGE = (58.0, 105.0)
@@ -219,8 +234,8 @@ class GAEstimate:
     crl_mm: float # the measured CRL
     ga_days: float # estimated GA, days
     ga: str # the same as weeks and days
-    ga_lo_days: float # lower 95% limit, days
-    ga_hi_days: float # upper 95% limit, days
+    ga_low_days: float # lower 95% limit, days
+    ga_high_days: float # upper 95% limit, days
     formula: str # key of the formula
     formula_name: str # display name of the formula
     in_range: bool # whether the CRL lies in the formula's valid range
@@ -234,8 +249,8 @@ class GAEstimate:
         check = (f"in range ({rng})" if self.in_range else
                  f"OUT OF RANGE: CRL {self.crl_mm:g} mm is outside {rng}; the age is extrapolated, do not date by it")
         lines = [f"CRL {self.crl_mm:g} mm -> GA {self.ga_days:.1f} days = {self.ga} ({self.formula_name})",
-                 f"95% interval: {self.ga_lo_days:.1f}–{self.ga_hi_days:.1f} days "
-                 f"({format_ga(self.ga_lo_days)}–{format_ga(self.ga_hi_days)})",
+                 f"95% interval: {self.ga_low_days:.1f}–{self.ga_high_days:.1f} days "
+                 f"({format_ga(self.ga_low_days)}–{format_ga(self.ga_high_days)})",
                  f"range check: {check}"]
         if self.due_date: lines.append(f"estimated due date: {self.due_date}")
         return '\n'.join(lines)
@@ -261,7 +276,7 @@ def ga_table(crl_mm, # many CRLs in mm: list, array or Series
     ga = ga_from_crl(c, f, out_of_range='ignore')
     lo, hi = ga_interval(c, f, out_of_range='ignore')
     index = crl_mm.index if isinstance(crl_mm, pd.Series) else None
-    return pd.DataFrame({'crl_mm': c, 'ga_days': ga, 'ga': format_ga(ga), 'ga_lo_days': lo, 'ga_hi_days': hi,
+    return pd.DataFrame({'crl_mm': c, 'ga_days': ga, 'ga': format_ga(ga), 'ga_low_days': lo, 'ga_high_days': hi,
                          'in_range': f.in_range(c), 'formula': f.key}, index=index)
 
 # %% ../nbs/01_biometry.ipynb #0fca6576

@@ -4,20 +4,20 @@
 
 # %% ../nbs/02_data.ipynb #754bcb87
 from __future__ import annotations
-import json, math, os
+import json
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 import numpy as np, cv2
-from .core import Point
+from .core import Point, check_spacing, show_progress
+from .biometry import crl_px
 
 # %% auto #0
-__all__ = ['LAYOUT', 'META_CSV', 'IMAGE_EXTS', 'LANDMARK_COLS', 'dataset_dirs', 'write_png', 'labelme_dict', 'write_labelme',
-           'overlay', 'DataError', 'to_grey8', 'read_image', 'read_mask', 'Annotation', 'read_labelme',
-           'annotation_image', 'read_landmarks_csv', 'write_landmarks_csv', 'DicomImage', 'read_dicom', 'write_dicom',
-           'scan_dataset', 'check_dataset', 'good_items', 'sample_path', 'to_fastai_points', 'from_fastai_points',
-           'item_image', 'mask_image', 'item_masked_image', 'item_mask', 'item_points', 'assign_split',
-           'loader_workers', 'seg_dls', 'quality_dls', 'landmark_dls']
+__all__ = ['LAYOUT', 'META_CSV', 'COLOURS', 'IMAGE_EXTS', 'LANDMARK_COLS', 'dataset_dirs', 'write_png', 'labelme_dict',
+           'write_labelme', 'draw_calipers', 'overlay', 'DataError', 'to_grey8', 'is_dicom', 'read_image', 'read_mask',
+           'Annotation', 'read_labelme', 'annotation_image', 'read_landmarks_csv', 'write_landmarks_csv', 'DicomImage',
+           'read_dicom', 'write_dicom', 'scan_dataset', 'check_dataset', 'good_items', 'read_spacing_csv', 'spacing_of',
+           'sample_path', 'assign_split']
 
 # %% ../nbs/02_data.ipynb #0ad99d27
 LAYOUT = {'images': 'images', 'masks': 'masks', 'parts': 'parts', 'annotations': 'annotations'}
@@ -73,6 +73,29 @@ def write_labelme(path, # the .json file to write
     return path
 
 # %% ../nbs/02_data.ipynb #e35904fd
+COLOURS = dict(outline=(60, 220, 60), crown=(240, 50, 50), rump=(60, 120, 255), line=(250, 220, 40))   # RGB
+
+def draw_calipers(rgb:np.ndarray, # an RGB picture, drawn on in place
+                  mask:np.ndarray|None=None, # fetus mask (non-zero = fetus) in the picture's frame / `scale`
+                  crown=None, rump=None, # (x, y) in pixels of the image's own frame
+                  scale:float=1.0, # the picture's size over the image's
+                  thickness:int=1, # line thickness, px
+                  labels:bool=False, # write 'crown' and 'rump' beside the markers
+                 ) -> np.ndarray:
+    "Draw the fetus outline, the crown–rump line and the crown and rump markers in the one style; return `rgb`."
+    t, P = thickness, lambda p: (int(round((p[0] + 0.5) * scale - 0.5)), int(round((p[1] + 0.5) * scale - 0.5)))
+    if mask is not None and (np.asarray(mask) > 0).any():
+        m = (np.asarray(mask) > 0).astype(np.uint8)
+        if scale != 1: m = cv2.resize(m, (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_NEAREST)
+        cs, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+        cv2.drawContours(rgb, cs, -1, COLOURS['outline'], t)
+    pts = {k: P(Point.of(q)) for k, q in (('crown', crown), ('rump', rump)) if q is not None}
+    if len(pts) == 2: cv2.line(rgb, pts['crown'], pts['rump'], COLOURS['line'], t, cv2.LINE_AA)
+    for k, q in pts.items():
+        cv2.drawMarker(rgb, q, COLOURS[k], cv2.MARKER_CROSS, 6 * t + 4, t + 1, cv2.LINE_AA)
+        if labels: cv2.putText(rgb, k, (q[0] + 4 * t, q[1] - 4 * t), cv2.FONT_HERSHEY_SIMPLEX, 0.4 * t, COLOURS[k], t, cv2.LINE_AA)
+    return rgb
+
 def overlay(image:np.ndarray, # 8-bit grey or RGB image
             mask:np.ndarray|None=None, # fetus mask (non-zero = fetus), drawn as a green outline
             crown=None, # crown (x, y), drawn in red
@@ -84,18 +107,9 @@ def overlay(image:np.ndarray, # 8-bit grey or RGB image
     if img.dtype != np.uint8: raise ValueError(f"overlay needs an 8-bit image, got {img.dtype}")
     out = cv2.cvtColor(img, cv2.COLOR_GRAY2RGB) if img.ndim == 2 else img[..., :3].copy()
     h, w = out.shape[:2]; t = max(1, round(min(h, w) / 256))
-    if mask is not None:
-        if np.asarray(mask).shape[:2] != (h, w): raise ValueError(f"mask {np.asarray(mask).shape[:2]} and image {(h, w)} differ in size")
-        cs, _ = cv2.findContours((np.asarray(mask) > 0).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-        cv2.drawContours(out, cs, -1, (60, 220, 60), t)
-    pts = {k: Point.of(p) for k, p in (('crown', crown), ('rump', rump)) if p is not None}
-    if len(pts) == 2:
-        a, b = (tuple(int(round(v)) for v in pts[k]) for k in ('crown', 'rump'))
-        cv2.line(out, a, b, (250, 220, 40), t, cv2.LINE_AA)
-    for k, col in (('crown', (240, 50, 50)), ('rump', (60, 120, 255))):
-        if k in pts:
-            c = tuple(int(round(v)) for v in pts[k])
-            cv2.drawMarker(out, c, col, cv2.MARKER_CROSS, 6*t + 4, t + 1, cv2.LINE_AA)
+    if mask is not None and np.asarray(mask).shape[:2] != (h, w):
+        raise ValueError(f"mask {np.asarray(mask).shape[:2]} and image {(h, w)} differ in size")
+    draw_calipers(out, mask, crown, rump, thickness=t)
     if text:
         cv2.putText(out, text, (4, 14*t), cv2.FONT_HERSHEY_SIMPLEX, 0.4*t, (255, 255, 255), t, cv2.LINE_AA)
     return out
@@ -131,7 +145,7 @@ def _imread(p:Path):
     try: return cv2.imread(str(p), cv2.IMREAD_UNCHANGED)
     finally: log.setLogLevel(level)
 
-def _is_dicom(path:Path) -> bool:
+def is_dicom(path:Path) -> bool:
     with open(path, 'rb') as f: head = f.read(132)
     return path.suffix.lower() == '.dcm' or head[128:132] == b'DICM'
 
@@ -147,7 +161,7 @@ def read_image(path, # PNG, JPEG, BMP, TIFF or DICOM file
               ) -> np.ndarray:
     "Read an image file as 8-bit grey (H, W), with a clear error for a missing, empty or unreadable file."
     p = _check_file(path)
-    if _is_dicom(p): return read_dicom(p, frame).image
+    if is_dicom(p): return read_dicom(p, frame).image
     a = _imread(p)
     if a is None: raise DataError(f"{p}: not a readable image (truncated, corrupt or an unknown format)")
     try: return to_grey8(a, 'bgr')
@@ -370,6 +384,10 @@ def scan_dataset(root, # the data set's folder
     root = Path(root)
     if not root.is_dir(): raise FileNotFoundError(f"{root}: no such data set folder")
     d, rows, dups = dataset_dirs(root), {}, []
+    if not any(d[k].is_dir() for k in ('images', 'masks', 'annotations')) and not (root/META_CSV).exists():
+        loose = [q for q in root.iterdir() if q.suffix.lower() in IMAGE_EXTS]
+        raise DataError(f"{root}: not a data set: it has no images/, masks/, annotations/ or {META_CSV}"
+                        + (f"; it holds {len(loose)} image files: put them in {root/'images'} (layout: data/README.md)" if loose else ''))
     def row(i): return rows.setdefault(i, {'id': i, 'image': None, 'mask': None, 'annotation': None})
     for p in sorted(d['images'].glob('*')) if d['images'].is_dir() else []:
         if p.suffix.lower() not in IMAGE_EXTS: continue
@@ -386,26 +404,31 @@ def scan_dataset(root, # the data set's folder
         df = df.merge(meta.drop_duplicates('id'), on='id', how='left', suffixes=('', '_meta'))
     for c in ('crown_x', 'crown_y', 'rump_x', 'rump_y', 'mm_per_px'):
         if c not in df.columns: df[c] = np.nan
+    if not len(df): raise DataError(f"{root}: empty data set: no image, mask, annotation or {META_CSV} row in it")
     return df.sort_values('id').reset_index(drop=True), dups
 
-def _item_faults(r):
-    "Faults of one item as (severity, fault, file, message); fills in crown/rump from its annotation and a DICOM's spacing."
-    out, img = [], None
-    ann = r['annotation'] if isinstance(r['annotation'], str) else None
+def _check_item(item:dict, masks_expected:bool=False) -> tuple[dict, list]:
+    "Read one item's files: (the values they give: crown and rump, an embedded image, a DICOM's spacing; its faults)."
+    found, out, img = {}, [], None
+    ann = item['annotation'] if isinstance(item['annotation'], str) else None
     if ann:
         try:
             a = read_labelme(ann)
-            r['crown_x'], r['crown_y'], r['rump_x'], r['rump_y'] = a.crown.x, a.crown.y, a.rump.x, a.rump.y
-            if not isinstance(r['image'], str) and a.image_data and not (a.image_path and a.image_path.exists()): r['image'] = ann
+            found.update(crown_x=a.crown.x, crown_y=a.crown.y, rump_x=a.rump.x, rump_y=a.rump.y)
+            if not isinstance(item['image'], str) and a.image_data and not (a.image_path and a.image_path.exists()): found['image'] = ann
         except DataError as e: out.append(('error', 'bad_annotation', ann, str(e)))
+    r = {**item, **found}
     if not isinstance(r['image'], str): out.append(('error', 'missing_image', r['mask'] or ann or META_CSV, f"no image for id {r['id']}"))
     else:
         try:
             img = annotation_image(read_labelme(r['image'])) if r['image'].endswith('.json') else read_image(r['image'])
-            if _is_dicom(Path(r['image'])) and not _number(r.get('mm_per_px')):
+            if is_dicom(Path(r['image'])) and not _number(r.get('mm_per_px')):
                 sp = read_dicom(r['image']).mm_per_px          # the file's own spacing, when meta.csv has none
-                if sp is not None: r['mm_per_px'] = sp if np.ndim(sp) == 0 else float(np.mean(sp))
+                if sp is not None: found['mm_per_px'] = r['mm_per_px'] = sp if np.ndim(sp) == 0 else float(np.mean(sp))
         except (DataError, FileNotFoundError) as e: out.append(('error', 'unreadable_image', r['image'], str(e)))
+    if masks_expected and not isinstance(r['mask'], str):
+        out.append(('error', 'missing_mask', r['image'] if isinstance(r['image'], str) else META_CSV,
+                    f"no mask for id {r['id']}: masks/{r['id']}.png is missing"))
     if isinstance(r['mask'], str):
         try:
             m = read_mask(r['mask'], None if img is None else img.shape)
@@ -419,13 +442,13 @@ def _item_faults(r):
             h, w = img.shape
             bad = [n for n, (x, y) in (('crown', pts[:2]), ('rump', pts[2:])) if not (-0.5 <= x <= w - 0.5 and -0.5 <= y <= h - 0.5)]
             if bad: out.append(('error', 'points_outside', src, f"{' and '.join(bad)} outside the {w}x{h} image"))
-        if math.hypot(pts[2] - pts[0], pts[3] - pts[1]) < 1:
+        if crl_px(pts[:2], pts[2:]) < 1:
             out.append(('error', 'crown_equals_rump', src, f"crown {pts[:2]} and rump {pts[2:]} are less than a pixel apart"))
     sp = r.get('mm_per_px')
     if sp is None or (isinstance(sp, float) and np.isnan(sp)):
         out.append(('warning', 'missing_spacing', META_CSV, f"no mm_per_px for id {r['id']}: no CRL in mm without it"))
     elif not (_number(sp) and float(sp) > 0): out.append(('error', 'bad_spacing', META_CSV, f"mm_per_px {sp!r} is not a number > 0"))
-    return out
+    return found, out
 
 def _number(v) -> bool:
     "True for a finite int or float (not NaN, not text)."
@@ -439,12 +462,13 @@ def check_dataset(root, # the data set's folder
     from tqdm import tqdm
     items, dups = scan_dataset(root)
     faults, rows = [], []
+    masks_expected = bool(items['mask'].notna().any())
     for i, dup_file, msg in dups: faults.append((i, 'error', 'duplicate_id', dup_file, msg))
-    for r in tqdm(items.to_dict('records'), desc=f'checking {root}', disable=not progress, unit='item'):
-        try: fs = _item_faults(r)
-        except Exception as e: fs = [('error', 'unreadable_image', r.get('image'), f"unexpected {type(e).__name__}: {e}")]
+    for r in tqdm(items.to_dict('records'), desc=f'checking {root}', disable=not show_progress(progress), unit='item'):
+        try: found, fs = _check_item(r, masks_expected)
+        except Exception as e: found, fs = {}, [('error', 'unreadable_image', r.get('image'), f"unexpected {type(e).__name__}: {e}")]
         faults += [(r['id'], *f) for f in fs]
-        rows.append(r)
+        rows.append({**r, **found})
     f = pd.DataFrame(faults, columns=['id', 'severity', 'fault', 'file', 'message'])
     return pd.DataFrame(rows), f
 
@@ -465,6 +489,42 @@ def good_items(root, # the data set's folder
     if not keep.any(): raise DataError(f"{root}: no usable item with {', '.join(need)}")
     return items[keep].reset_index(drop=True)
 
+# %% ../nbs/02_data.ipynb #08d35ada
+def read_spacing_csv(path, # CSV with a `path` or `id` column and `mm_per_px`
+                    ) -> dict:
+    "A spacing table {path, file name or id: mm per pixel} from a CSV, checking every value."
+    import pandas as pd
+    p = _check_file(path)
+    try: df = pd.read_csv(p, dtype=str)
+    except Exception as e: raise DataError(f"{p}: not a readable CSV ({e})") from None
+    key = next((c for c in ('path', 'id') if c in df.columns), None)
+    if key is None or 'mm_per_px' not in df.columns:
+        raise DataError(f"{p}: a spacing table needs a 'path' or 'id' column and 'mm_per_px'; found {', '.join(df.columns)}")
+    out = {}
+    for k, v in zip(df[key], df['mm_per_px']):
+        try: out[str(k).strip()] = check_spacing(float(v))[0]
+        except (TypeError, ValueError): raise DataError(f"{p}: mm_per_px {v!r} for {k} is not a number > 0") from None
+    return out
+
+@lru_cache(maxsize=64)
+def _meta_spacing(meta:str, stamp:tuple) -> dict:
+    "{id: mm_per_px} of a meta.csv (cached per file version)."
+    df = _meta(Path(meta).parent)
+    if df is None or not {'id', 'mm_per_px'} <= set(df.columns): return {}
+    return {i: float(v) for i, v in zip(df.id, df.mm_per_px) if _number(v) and float(v) > 0}
+
+def spacing_of(path, # an image file to measure
+               table:dict|None=None, # a spacing table from `read_spacing_csv`
+              ) -> float|None:
+    "The spacing a table or the image's data set (`meta.csv` beside its `images/` folder) gives a file, else None."
+    p = Path(path)
+    for k in (str(path), str(p.resolve()), p.name, p.stem) if table else ():
+        if k in table: return table[k]
+    meta = p.parent.parent/META_CSV
+    if p.parent.name != LAYOUT['images'] or not meta.is_file(): return None
+    st = meta.stat()
+    return _meta_spacing(str(meta), (st.st_mtime_ns, st.st_size)).get(p.stem)
+
 # %% ../nbs/02_data.ipynb #31768be5
 def sample_path() -> Path:
     "The committed sample data set, `data/sample` in the project (an editable install)."
@@ -473,64 +533,7 @@ def sample_path() -> Path:
     if not p.is_dir(): raise FileNotFoundError(f"{p}: the sample data set is in the project's repository (pip install -e .)")
     return p
 
-# %% ../nbs/02_data.ipynb #21a1b657
-def to_fastai_points(pts) -> np.ndarray:
-    "Points (x, y) with pixel centres at integers -> fastai's frame (pixel edges at integers)."
-    return np.asarray(pts, dtype=np.float32) + 0.5
-
-def from_fastai_points(pts) -> np.ndarray:
-    "Points in fastai's frame -> (x, y) with pixel centres at integers."
-    return np.asarray(pts, dtype=np.float32) - 0.5
-
-# %% ../nbs/02_data.ipynb #40ffdb7c
-def _pil(grey:np.ndarray):
-    from fastai.vision.all import PILImage
-    from PIL import Image
-    return PILImage(Image.fromarray(grey).convert('RGB'))
-
-@lru_cache(maxsize=8192)
-def _read_cached(kind:str, src:str, stamp:tuple, shape=None) -> np.ndarray:
-    "An item's image or mask, decoded once per training run (keyed by path, mtime and size); read-only."
-    if kind == 'mask': a = read_mask(src, shape)
-    else: a = annotation_image(read_labelme(src)) if src.endswith('.json') else read_image(src)
-    a.setflags(write=False)
-    return a
-
-def _stamp(src:str) -> tuple:
-    st = os.stat(src); return (st.st_mtime_ns, st.st_size)
-
-def _item_grey(r) -> np.ndarray:
-    src = str(r['image'])
-    return _read_cached('image', src, _stamp(src))
-
-def _item_mask(src, shape=None) -> np.ndarray:
-    src = str(src)
-    return _read_cached('mask', src, _stamp(src), shape)
-
-def item_image(r): "The item's image, as a 3-channel PIL image."; return _pil(_item_grey(r))
-
-def mask_image(image:np.ndarray, # 8-bit grey image
-               mask:np.ndarray, # binary mask of the same size
-              ) -> np.ndarray:
-    "The image with everything outside the mask set to black (the input of the quality and landmark models)."
-    if np.asarray(mask).shape[:2] != np.asarray(image).shape[:2]: raise ValueError("mask and image differ in size")
-    return np.where(np.asarray(mask) > 0, image, 0).astype(np.uint8)
-
-def item_masked_image(r):
-    "The item's image masked by its mask, as a 3-channel PIL image."
-    g = _item_grey(r)
-    return _pil(mask_image(g, _item_mask(r['mask'], g.shape)))
-
-def item_mask(r):
-    "The item's fetus mask as a fastai mask of 0 (background) and 1 (fetus)."
-    from fastai.vision.all import PILMask
-    return PILMask.create((_item_mask(r['mask']) > 0).astype(np.uint8))
-
-def item_points(r):
-    "Crown then rump, in fastai's frame."
-    import torch
-    return torch.tensor(to_fastai_points([[r['crown_x'], r['crown_y']], [r['rump_x'], r['rump_y']]]))
-
+# %% ../nbs/02_data.ipynb #736472b1
 def assign_split(items, # DataFrame of items
                  valid_pct:float=0.2, # share of items (or groups) for validation when there is no split column
                  seed:int=0, # seed of the random split
@@ -551,52 +554,3 @@ def assign_split(items, # DataFrame of items
     n_valid = max(1, int(round(len(uniq) * valid_pct))) if len(uniq) > 1 else 0
     df['is_valid'] = groups.isin(set(uniq[:n_valid])).values
     return df.reset_index(drop=True)
-
-def loader_workers() -> int:
-    "Worker processes for training DataLoaders: `CRL_ULS_WORKERS` if set; else, with a GPU, up to 8 (the cores less one); on a CPU 0, since the cores train the model."
-    env = os.environ.get('CRL_ULS_WORKERS', '').strip()
-    if env:
-        if not env.isdigit(): raise ValueError(f"CRL_ULS_WORKERS must be a whole number >= 0, got {env!r}")
-        return int(env)
-    import torch
-    return min(8, max(0, (os.cpu_count() or 1) - 1)) if torch.cuda.is_available() else 0
-
-def _dls(items, blocks, getters, size, bs, aug, n_inp=1, num_workers=None):
-    from fastai.vision.all import DataBlock, ColSplitter, Resize, aug_transforms, ResizeMethod
-    num_workers = loader_workers() if num_workers is None else num_workers
-    tfms = aug_transforms(do_flip=True, max_rotate=15, max_zoom=1.1, max_warp=0.1, max_lighting=0.3, pad_mode='zeros') if aug else []
-    db = DataBlock(blocks=blocks, getters=getters, n_inp=n_inp, splitter=ColSplitter('is_valid'),
-                   item_tfms=Resize(size, method=ResizeMethod.Pad, pad_mode='zeros'), batch_tfms=tfms)
-    return db.dataloaders(items, bs=bs, num_workers=num_workers)
-
-def _items(source, need, valid_pct, seed, group_col):
-    import pandas as pd
-    items = source if isinstance(source, pd.DataFrame) else good_items(source, need)
-    return assign_split(items, valid_pct, seed, group_col)
-
-def seg_dls(source, # data set folder or DataFrame of items (image, mask)
-            size:int=128, bs:int=8, valid_pct:float=0.2, seed:int=0, group_col:str|None=None,
-            aug:bool=True, # augment the training set
-            num_workers:int|None=None): # DataLoader workers (default: `loader_workers()`)
-    "DataLoaders for segmentation: image -> fetus mask."
-    from fastai.vision.all import ImageBlock, MaskBlock
-    return _dls(_items(source, ('image', 'mask'), valid_pct, seed, group_col), (ImageBlock, MaskBlock(codes=['background', 'fetus'])),
-                [item_image, item_mask], size, bs, aug, num_workers=num_workers)
-
-def quality_dls(source, # DataFrame of items with image, mask (a candidate segmentation) and quality ('good'/'bad')
-                size:int=128, bs:int=8, valid_pct:float=0.2, seed:int=0, group_col:str|None=None,
-                aug:bool=True, num_workers:int|None=None): # DataLoader workers (default: `loader_workers()`)
-    "DataLoaders for the Good/Bad check: masked image -> good or bad."
-    from fastai.vision.all import ImageBlock, CategoryBlock, ColReader
-    return _dls(_items(source, ('image', 'mask'), valid_pct, seed, group_col), (ImageBlock, CategoryBlock(vocab=['bad', 'good'])),
-                [item_masked_image, ColReader('quality')], size, bs, aug, num_workers=num_workers)
-
-def landmark_dls(source, # data set folder or DataFrame of items (image, mask, crown/rump)
-                 size:int=128, bs:int=8, valid_pct:float=0.2, seed:int=0, group_col:str|None=None,
-                 masked:bool=True, # input the masked image (as the original study) or the raw image
-                 aug:bool=True, num_workers:int|None=None): # DataLoader workers (default: `loader_workers()`)
-    "DataLoaders for crown and rump: (masked) image -> two points."
-    from fastai.vision.all import ImageBlock, PointBlock
-    need = ('image', 'mask', 'points') if masked else ('image', 'points')
-    return _dls(_items(source, need, valid_pct, seed, group_col), (ImageBlock, PointBlock),
-                [item_masked_image if masked else item_image, item_points], size, bs, aug, num_workers=num_workers)

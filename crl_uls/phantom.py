@@ -8,8 +8,8 @@ import math, os, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np, cv2
-from .core import Point
-from .biometry import crl_from_ga, ga_from_crl, crl_in_range, IG_SIZE_GA_RANGE, OutOfRangeWarning
+from .core import Point, show_progress
+from .biometry import crl_from_ga, ga_from_crl, crl_in_range, crl_mm, axis_angle, intergrowth_sd, IG_SIZE_GA_RANGE, OutOfRangeWarning
 from .data import dataset_dirs, write_png, write_labelme, overlay, META_CSV
 
 # %% auto #0
@@ -36,12 +36,6 @@ class Ellipse:
         d = np.asarray(p, float) - (self.cx, self.cy)
         u, v = d[..., 0]*c + d[..., 1]*s, -d[..., 0]*s + d[..., 1]*c
         return (u/(self.a*scale))**2 + (v/(self.b*scale))**2 <= 1
-
-def _rot(p, deg, about=(0., 0.)):
-    "Rotate points (..., 2) by `deg` degrees about a point."
-    c, s = math.cos(math.radians(deg)), math.sin(math.radians(deg))
-    d = np.asarray(p, float) - about
-    return np.stack([c*d[..., 0] - s*d[..., 1], s*d[..., 0] + c*d[..., 1]], -1) + about
 
 def _rot(p, deg, about=(0., 0.)):
     "Rotate points (..., 2) by `deg` degrees about a point."
@@ -169,7 +163,7 @@ def draw_scene(rng:np.random.Generator, # the random source
         warnings.warn(f"GA {ga:g} days is outside INTERGROWTH-21st's size standard ({IG_SIZE_GA_RANGE[0]:g}–"
                       f"{IG_SIZE_GA_RANGE[1]:g} days): the fetus size is extrapolated", OutOfRangeWarning, stacklevel=2)
     mean = crl_from_ga(ga, out_of_range='ignore')
-    sd_days = 2.39102 + 0.0193474*mean                      # INTERGROWTH-21st dating SD at that size
+    sd_days = float(intergrowth_sd(mean))                  # INTERGROWTH-21st dating SD at that size
     z = float(np.clip(rng.normal(), -2, 2))
     crl0 = float(crl_from_ga(ga + z*sd_days, out_of_range='ignore'))
     off = float(rng.uniform(0.15, 0.4)) if rng.random() < 0.15 else 0.0
@@ -453,10 +447,9 @@ def truth(sc:Scene, fan:np.ndarray):
     rump = Point.of((sc.fetus.rump - a[:2]) / sc.mm_per_px)
     ys, xs = np.nonzero(mask)
     inner = np.zeros_like(fan); inner[1:-1, 1:-1] = fan[1:-1, 1:-1]
-    ang = abs(math.degrees(math.atan2(rump.y - crown.y, rump.x - crown.x))) % 180
     flags = dict(head_side=sc.head_side, flexion=sc.fetus.flexion, neutral=sc.fetus.flexion == 'neutral',
                  midline=sc.off_midline == 0,
-                 head_trunk_deg=round(sc.fetus.head_trunk_deg, 2), crl_angle_deg=round(min(ang, 180 - ang), 2),
+                 head_trunk_deg=round(sc.fetus.head_trunk_deg, 2), crl_angle_deg=round(float(axis_angle(crown, rump)), 2),
                  width_fraction=round(float((xs.max() - xs.min() + 1) / W), 4) if len(xs) else 0.0,
                  in_fan=bool(len(xs) and inner[ys, xs].all()))
     return mask, parts, yolk, crown, rump, flags
@@ -493,7 +486,7 @@ def make_phantom(seed:int=0, # the data set's seed
     sc = draw_scene(rng, parse_size(size), **scene_kw)
     img, fan, stages = render(sc, rng, keep_stages)
     mask, parts, yolk, crown, rump, flags = truth(sc, fan)
-    crl = float(math.hypot(rump.x - crown.x, rump.y - crown.y) * sc.mm_per_px)
+    crl = float(crl_mm(crown, rump, sc.mm_per_px))
     meta = dict(mm_per_px=sc.mm_per_px, crl_mm=crl, ga_days=float(ga_from_crl(crl, out_of_range='ignore')),
                 crown_x=crown.x, crown_y=crown.y, rump_x=rump.x, rump_y=rump.y,
                 ga_true_days=sc.ga_true_days, crl_in_range=bool(crl_in_range(crl)), **flags,
@@ -569,7 +562,7 @@ def write_phantoms(out, # the data set's folder (created if missing)
     workers = max(1, min(int(workers or os.cpu_count() or 1), int(n)))
     dataset_dirs(out, create=True)
     jobs = [(str(out), int(seed), i, size, scene_kw) for i in range(int(n))]
-    with tqdm(total=len(jobs), desc=f'phantoms -> {out}', disable=not progress, unit='img') as bar:
+    with tqdm(total=len(jobs), desc=f'phantoms -> {out}', disable=not show_progress(progress), unit='img') as bar:
         if workers == 1: rows = [(job(j), bar.update())[0] for j in jobs]
         else:   # spawn, not fork: forking is unsafe once OpenCV's thread pool has started
             from concurrent.futures.process import BrokenProcessPool

@@ -14,7 +14,7 @@ def test_ga_json_keys_and_values(crl_uls):
     # 40.9041 + 3.21585*sqrt(60) + 0.348956*60 = 86.7513 days, by hand
     assert abs(d['ga_days'] - 86.7513) < 0.01
     assert (d['crl_mm'], d['ga'], d['formula'], d['in_range']) == (60.0, '12w3d', 'intergrowth', True)
-    assert d['ga_lo_days'] < d['ga_days'] < d['ga_hi_days']
+    assert d['ga_low_days'] < d['ga_days'] < d['ga_high_days']
 
 @pytest.mark.parametrize('formula, crl, expected', [('intergrowth', '84', 99.6902), ('robinson', '10', 49.1927),
                                                      ('hadlock', '45', 79.2922)])
@@ -79,3 +79,39 @@ def test_check_data_exit_status(crl_uls, tmp_path):
     res = json.loads(r.stdout)
     assert res['by_fault'] == {'bad_annotation': 1}, res          # same size, so only the annotation is an error
     assert res['faults'][0]['id'] == 'phantom_00005'
+
+def test_check_data_refuses_what_is_not_a_data_set(crl_uls, tmp_path):
+    from crl_uls.data import sample_path
+    import shutil
+    for f in (sample_path()/'images').glob('*.png'): shutil.copy(f, tmp_path)
+    r = run(crl_uls, 'check-data', str(tmp_path))
+    assert r.returncode == 2 and 'not a data set' in r.stderr and 'put them in' in r.stderr, r.stdout + r.stderr
+    (tmp_path/'empty'/'images').mkdir(parents=True)
+    r = run(crl_uls, 'check-data', str(tmp_path/'empty'))
+    assert r.returncode == 2 and 'empty data set' in r.stderr, r.stdout + r.stderr
+
+def test_check_data_reports_a_deleted_mask(crl_uls, tmp_path):
+    import shutil
+    from crl_uls.data import sample_path
+    bad = tmp_path/'bad'; shutil.copytree(sample_path(), bad)
+    (bad/'masks'/'phantom_00004.png').unlink()
+    r = run(crl_uls, 'check-data', str(bad), '--json')
+    res = json.loads(r.stdout)
+    assert r.returncode == 1 and res['by_fault'] == {'missing_mask': 1} and res['faults'][0]['id'] == 'phantom_00004', res
+
+def test_no_progress_bar_redraws_in_a_log(crl_uls, tmp_path):
+    "Output that is not a terminal (a pipe, a CI log) gets no progress-bar redraws."
+    r = run(crl_uls, 'synth', str(tmp_path/'p'), '--n', '3', '--size', '32', '--workers', '1')
+    assert r.returncode == 0 and '\r' not in r.stderr and '\r' not in r.stdout, repr(r.stderr[:300])
+
+def test_ga_help_and_exit_status(crl_uls):
+    r = run(crl_uls, 'ga', '--help')
+    text = ' '.join(r.stdout.split())
+    assert '95% interval' in text and '%%' not in text
+    assert "exit status: 0 when an age is printed, also for a CRL outside the formula's range" in text
+    r = run(crl_uls, 'ga', '200')
+    assert r.returncode == 0 and 'OUT OF RANGE' in r.stdout and 'warning' in r.stderr
+    r = run(crl_uls, 'predict', '--help')
+    assert "a CRL outside the formula's range among them, do not change it" in ' '.join(r.stdout.split())
+    r = run(crl_uls, 'ga', '-5')
+    assert r.returncode == 2 and r.stderr.strip().endswith('got -5.0'), r.stderr

@@ -2,7 +2,7 @@
 import csv, json, shutil
 import numpy as np
 import pytest
-from conftest import venv_tool, run, train_tiny
+from conftest import venv_tool, run
 
 @pytest.fixture(scope='module')
 def inputs(tmp_path_factory):
@@ -42,14 +42,15 @@ def test_predict_writes_error_rows_and_goes_on(tiny_models, inputs, tmp_path):
     assert m.shape == (80, 96) and set(np.unique(m)) <= {0, 255}
     assert (tmp_path/'ov'/'ok_3.png').exists()
 
-def test_predict_json_and_spacing_argument(tiny_models, inputs):
-    d, ps = inputs
-    r = run(venv_tool('crl-uls'), 'predict', str(tiny_models), str(d/'ok_0.png'), '--mm-per-px', '0.3', '--json', '--quiet')
+def test_predict_json_and_spacing_argument(tiny_models, found, tmp_path):
+    from crl_uls.data import write_png
+    f = write_png(tmp_path/'found.png', found.image)
+    r = run(venv_tool('crl-uls'), 'predict', str(tiny_models), str(f), '--mm-per-px', '0.3', '--json', '--quiet', '--points', 'geometric')
     assert r.returncode == 0, r.stderr
     row = json.loads(r.stdout.strip().splitlines()[-1])
     assert row['mm_per_px'] == 0.3 and row['error'] is None
-    if row['crl_px'] is not None: assert abs(row['crl_mm'] - 0.3 * row['crl_px']) < 0.02
-    bad = run(venv_tool('crl-uls'), 'predict', str(tiny_models), str(d/'ok_0.png'), '--mm-per-px', '-1')
+    assert row['crl_px'] > 0 and abs(row['crl_mm'] - 0.3 * row['crl_px']) < 0.02
+    bad = run(venv_tool('crl-uls'), 'predict', str(tiny_models), str(f), '--mm-per-px', '-1')
     assert bad.returncode == 2 and 'mm_per_px must be finite' in bad.stderr
 
 def test_changed_model_file_is_refused(tiny_models, inputs, tmp_path):
@@ -62,8 +63,51 @@ def test_changed_model_file_is_refused(tiny_models, inputs, tmp_path):
     r = run(venv_tool('crl-uls'), 'predict', str(m), str(d/'ok_0.png'), '--quiet')
     assert r.returncode == 2 and 'no manifest.json' in r.stderr
 
-def test_same_seed_same_metrics(tmp_path):
-    "Quick-mode training on the CPU is deterministic: the same seed gives the same validation figures."
-    a, b = train_tiny(tmp_path/'a', seed=3), train_tiny(tmp_path/'b', seed=3)
-    for st in ('segmentation', 'quality', 'landmarks'):
-        assert a['models'][st]['valid'] == b['models'][st]['valid'], st
+def test_spacing_from_the_data_set_or_a_table(tiny_models, tmp_path):
+    "PNGs of a data set take their spacing from its meta.csv; a --spacing table wins; the summary counts what lacks spacing."
+    import pandas as pd
+    from crl_uls.phantom import write_phantoms
+    meta = write_phantoms(tmp_path/'set', 3, 64, seed=11, workers=1, progress=False)
+    r = run(venv_tool('crl-uls'), 'predict', str(tiny_models), str(tmp_path/'set'), '--out', str(tmp_path/'a.csv'), '--quiet')
+    assert r.returncode == 0, r.stderr
+    got = pd.read_csv(tmp_path/'a.csv')
+    assert list(got.mm_per_px.round(6)) == list(meta.mm_per_px.round(6))        # meta.csv's spacing, for every image
+    assert '0 without spacing' in r.stderr, r.stderr
+    (tmp_path/'sp.csv').write_text(f'id,mm_per_px\n{meta.id[0]},0.5\n')
+    loose = tmp_path/'loose'; loose.mkdir()
+    for i in meta.id: shutil.copy(tmp_path/'set'/'images'/f'{i}.png', loose)
+    r = run(venv_tool('crl-uls'), 'predict', str(tiny_models), str(loose), '--spacing', str(tmp_path/'sp.csv'),
+            '--out', str(tmp_path/'b.csv'), '--quiet')
+    got = pd.read_csv(tmp_path/'b.csv')
+    assert got.mm_per_px.iloc[0] == 0.5 and got.mm_per_px.iloc[1:].isna().all()
+    assert '2 without spacing (CRL in pixels, no age: give --mm-per-px or --spacing CSV)' in r.stderr, r.stderr
+
+def test_a_data_folder_given_as_models_is_named_as_such(tmp_path, inputs):
+    from crl_uls.phantom import write_phantoms
+    write_phantoms(tmp_path/'set', 1, 32, seed=1, workers=1, progress=False)
+    r = run(venv_tool('crl-uls'), 'predict', str(tmp_path/'set'), str(inputs[0]/'ok_0.png'))
+    assert r.returncode == 2 and 'not a model folder: it holds none of segmentation.pkl' in r.stderr, r.stderr
+    assert '--trust' not in r.stderr
+
+def test_output_piped_into_head_ends_quietly(tiny_models, found, tmp_path):
+    "`crl-uls predict ... | head -1`: the reader goes away after one line; no BrokenPipeError traceback."
+    import subprocess
+    from crl_uls.data import write_png
+    for i in range(12): write_png(tmp_path/f'{i:02d}.png', found.image)
+    proc = subprocess.Popen([venv_tool('crl-uls'), 'predict', str(tiny_models), str(tmp_path), '--bs', '1', '--quiet'],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = proc.stdout.readline(); proc.stdout.close()
+    err = proc.stderr.read(); proc.wait(timeout=300)
+    assert first.startswith(str(tmp_path/'00.png')), first
+    assert 'Traceback' not in err and 'BrokenPipeError' not in err, err
+
+def test_measuring_uses_the_chosen_thread_count(tiny_models):
+    "Pipeline.load sets torch's threads through crl_uls.core.set_threads (CRL_ULS_THREADS), not torch's one per core."
+    import os, sys
+    env = {k: v for k, v in os.environ.items() if k != 'OMP_NUM_THREADS'} | {'CRL_ULS_THREADS': '1'}
+    code = ('import sys, torch; torch.set_num_threads(2); from crl_uls.pipeline import Pipeline; '
+            'Pipeline.load(sys.argv[1]); print(torch.get_num_threads())')
+    r = run(sys.executable, '-c', code, str(tiny_models), env=env)
+    assert r.returncode == 0 and r.stdout.split()[-1] == '1', r.stdout + r.stderr
+    man = json.loads((tiny_models/'manifest.json').read_text())
+    assert man['threads'] == int(os.environ['CRL_ULS_THREADS'])
