@@ -250,7 +250,7 @@ class Pipeline:
         set_threads()                           # chosen once, here, for the process that measures
         cpu = (not torch.cuda.is_available()) if cpu is None else cpu
         with warnings.catch_warnings():
-            warnings.simplefilter('ignore')     # fastai's note that load_learner unpickles: checked above
+            warnings.filterwarnings('ignore', message='load_learner` uses Python')   # fastai's pickle note: the files were checked above
             ls = [load_learner(Path(folder)/f'{st}.pkl', cpu=cpu) for st in STAGES]
         return cls(*ls, manifest=man, **kw)
 
