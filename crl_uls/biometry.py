@@ -11,10 +11,10 @@ import numpy as np
 from .core import Point, Landmarks, check_spacing
 
 # %% auto #0
-__all__ = ['FORMULAS', 'IG_SIZE_GA_RANGE', 'as_positive', 'crl_px', 'crl_mm', 'axis_angle', 'OutOfRangeWarning',
-           'OutOfRangeError', 'GAFormula', 'intergrowth_sd', 'get_formula', 'crl_in_range', 'ga_from_crl',
-           'ga_interval', 'crl_from_ga', 'format_ga', 'due_date', 'GAEstimate', 'estimate_ga', 'ga_table',
-           'plot_ga_curves']
+__all__ = ['TOLERANCE', 'FORMULAS', 'IG_SIZE_GA_RANGE', 'as_positive', 'crl_px', 'crl_mm', 'axis_angle', 'crl_tolerance',
+           'crl_within_tolerance', 'OutOfRangeWarning', 'OutOfRangeError', 'GAFormula', 'intergrowth_sd', 'get_formula',
+           'crl_in_range', 'ga_from_crl', 'ga_interval', 'crl_from_ga', 'format_ga', 'due_date', 'GAEstimate',
+           'estimate_ga', 'ga_table', 'plot_ga_curves']
 
 # %% ../nbs/01_biometry.ipynb #0bdadffe
 def as_positive(x, # a number, list, array or Series
@@ -83,6 +83,22 @@ def axis_angle(crown, # crown point(s): (x, y) or shape (N, 2), pixels
     d = _as_points(rump, 'rump') - _as_points(crown, 'crown')
     a = np.degrees(np.arctan2(np.abs(d[..., 1]), np.abs(d[..., 0])))
     return _like(None, a)
+
+# %% ../nbs/01_biometry.ipynb #2c6ad392
+TOLERANCE = dict(mm=2.5, pct=5.0)   # a CRL error within max(2.5 mm, 5% of the true CRL) counts as right
+
+def crl_tolerance(true_crl_mm, # the true CRL(s) in mm
+                 ):
+    "The largest CRL error (mm) that still counts as right: max(2.5 mm, 5% of the true CRL)."
+    t = np.asarray(true_crl_mm, dtype=float)
+    return _like(None, np.maximum(TOLERANCE['mm'], TOLERANCE['pct'] / 100 * t))
+
+def crl_within_tolerance(crl_mm, # measured CRL(s) in mm
+                         true_crl_mm, # true CRL(s) in mm
+                        ):
+    "Whether each measured CRL is within the tolerance of the true one (NaN measurements are not)."
+    err = np.abs(np.asarray(crl_mm, dtype=float) - np.asarray(true_crl_mm, dtype=float))
+    return _like(None, np.nan_to_num(err, nan=np.inf) <= np.asarray(crl_tolerance(true_crl_mm)))
 
 # %% ../nbs/01_biometry.ipynb #f9a9be1f
 class OutOfRangeWarning(UserWarning):

@@ -4,13 +4,13 @@
 
 # %% ../nbs/07_landmarks.ipynb #4f50d6b8
 from __future__ import annotations
-import numpy as np, cv2
+import numpy as np
 from .core import Point
 from .biometry import ga_from_crl, crl_mm
 from .learners import use_pretrained, describe, letterbox_box, mask_image, from_fastai_points, batch_preds
 
 # %% auto #0
-__all__ = ['landmark_learner', 'to_image_frame', 'predict_landmarks', 'predict_points', 'geometric_points', 'landmark_errors',
+__all__ = ['landmark_learner', 'to_image_frame', 'predict_landmarks', 'predict_points', 'landmark_errors', 'limits_of_agreement',
            'plot_bland_altman', 'plot_error_vs_ga']
 
 # %% ../nbs/07_landmarks.ipynb #20fe82b8
@@ -40,14 +40,18 @@ def predict_landmarks(learn, # a landmark learner
                       images:list, # 8-bit grey images, any sizes
                       masks:list|None=None, # their segmentations (needed when the learner was trained on masked images)
                       bs:int=16, # batch size
+                      flip:bool=False, # predict the mirror images, and mirror the points back
                      ) -> np.ndarray:
     "Crown and rump of many images, batch by batch: (N, 2, 2) pixels, each in its image's own frame."
     masked = learn.crl_uls.extra.get('masked', True)
     if masked and masks is None: raise ValueError("this landmark model was trained on masked images: give the segmentation")
     if not len(images): return np.zeros((0, 2, 2))
     xs = [mask_image(x, m) for x, m in zip(images, masks)] if masked else list(images)
+    if flip: xs = [np.ascontiguousarray(x[:, ::-1]) for x in xs]
     pred = batch_preds(learn, xs, bs).view(-1, 2, 2).numpy()
-    return np.stack([to_image_frame(p, x.shape[1], x.shape[0], learn.crl_uls.size) for p, x in zip(pred, images)])
+    pts = np.stack([to_image_frame(p, x.shape[1], x.shape[0], learn.crl_uls.size) for p, x in zip(pred, images)])
+    if flip: pts[..., 0] = np.array([x.shape[1] - 1 for x in images], float)[:, None] - pts[..., 0]
+    return pts
 
 def predict_points(learn, # a landmark learner
                    image:np.ndarray, # 8-bit grey image, any size
@@ -56,28 +60,6 @@ def predict_points(learn, # a landmark learner
     "Crown and rump of one image, in that image's own pixel frame."
     c, r = predict_landmarks(learn, [image], None if mask is None else [mask])[0]
     return Point(float(c[0]), float(c[1])), Point(float(r[0]), float(r[1]))
-
-# %% ../nbs/07_landmarks.ipynb #98f414e6
-def geometric_points(mask:np.ndarray, # fetus mask
-                     crown=None, rump=None, # learned points, to name the two ends (optional)
-                    ) -> tuple[Point, Point]:
-    "Crown and rump as the two farthest-apart points of the mask outline."
-    m = (np.asarray(mask) > 0).astype(np.uint8)
-    cs, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-    if not cs: raise ValueError("empty mask: no fetus outline")
-    hull = cv2.convexHull(np.concatenate(cs)).reshape(-1, 2).astype(float)
-    d = ((hull[:, None] - hull[None]) ** 2).sum(-1)
-    i, j = np.unravel_index(int(np.argmax(d)), d.shape)
-    a, b = hull[i], hull[j]
-    if crown is not None and rump is not None:
-        c, r = np.asarray(crown, float), np.asarray(rump, float)
-        if np.linalg.norm(a - c) + np.linalg.norm(b - r) > np.linalg.norm(a - r) + np.linalg.norm(b - c): a, b = b, a
-    else:
-        ys, xs = np.nonzero(m); P = np.stack([xs, ys], 1).astype(float)
-        u = (b - a) / max(np.linalg.norm(b - a), 1e-9); n = np.array([-u[1], u[0]]); t = (P - a) @ u / max(np.linalg.norm(b - a), 1e-9)
-        width = lambda sel: float(np.ptp((P[sel] - a) @ n)) if sel.sum() > 2 else 0.0
-        if width(t > 0.75) > width(t < 0.25): a, b = b, a        # the wider end is the head
-    return Point(*a), Point(*b)
 
 # %% ../nbs/07_landmarks.ipynb #4585fcc3
 def landmark_errors(pred, # (N, 2, 2) predicted crown, rump (pixels)
@@ -97,17 +79,23 @@ def landmark_errors(pred, # (N, 2, 2) predicted crown, rump (pixels)
                          'crl_err_pct': 100 * (crl_p - crl_t) / crl_t,
                          'ga_true_days': ga(crl_t), 'ga_err_days': ga(crl_p) - ga(crl_t)})
 
+def limits_of_agreement(diff, # differences, measured − true
+                       ) -> tuple[float, float]:
+    "Bland–Altman: the bias (mean difference) and the half-width of the 95% limits of agreement (1.96 SD); NaN for fewer than 2."
+    d = np.asarray(diff, float); d = d[np.isfinite(d)]
+    return (float(d.mean()), float(1.96 * d.std(ddof=1))) if len(d) > 1 else (float('nan'), float('nan'))
+
 def plot_bland_altman(errors, # a `landmark_errors` DataFrame
-                      ax=None):
+                      ax=None, title:str='Bland–Altman'):
     "Bland–Altman plot: CRL difference (predicted − true) against the mean, with bias and 95% limits."
     import matplotlib.pyplot as plt
     if ax is None: _, ax = plt.subplots(figsize=(5, 3.5))
     mean = (errors.crl_pred_mm + errors.crl_true_mm) / 2; diff = errors.crl_err_mm
-    bias, sd = float(diff.mean()), float(diff.std())
+    bias, half = limits_of_agreement(diff)
     ax.scatter(mean, diff, s=12, alpha=0.7)
-    for v, ls in ((bias, '-'), (bias + 1.96*sd, '--'), (bias - 1.96*sd, '--')): ax.axhline(v, ls=ls, color='k', lw=1)
+    for v, ls in ((bias, '-'), (bias + half, '--'), (bias - half, '--')): ax.axhline(v, ls=ls, color='k', lw=1)
     ax.set(xlabel='mean of predicted and true CRL (mm)', ylabel='predicted − true (mm)',
-           title=f'Bland–Altman: bias {bias:+.2f} mm, 95% limits ±{1.96*sd:.2f} mm')
+           title=f'{title}: bias {bias:+.2f} mm, 95% limits ±{half:.2f} mm')
     return ax
 
 def plot_error_vs_ga(errors, # a `landmark_errors` DataFrame

@@ -12,10 +12,10 @@ import numpy as np, cv2
 from .data import read_image, read_mask, read_labelme, annotation_image, good_items, assign_split
 
 # %% auto #0
-__all__ = ['cached_weights', 'use_pretrained', 'StageInfo', 'describe', 'letterbox_box', 'unletterbox', 'to_fastai_points',
-           'from_fastai_points', 'to_pil', 'read_item_image', 'read_item_mask', 'item_image', 'mask_image',
-           'item_masked_image', 'item_mask', 'item_points', 'loader_workers', 'seg_dls', 'quality_dls', 'landmark_dls',
-           'batch_preds']
+__all__ = ['QUALITY_INPUTS', 'cached_weights', 'use_pretrained', 'StageInfo', 'describe', 'letterbox_box', 'unletterbox',
+           'to_fastai_points', 'from_fastai_points', 'to_pil', 'read_item_image', 'read_item_mask', 'item_image',
+           'mask_image', 'item_masked_image', 'quality_input', 'item_channels', 'item_mask', 'item_points',
+           'loader_workers', 'seg_dls', 'quality_dls', 'landmark_dls', 'batch_preds']
 
 # %% ../nbs/04_learners.ipynb #35e04f8d
 _WEIGHTS = {'resnet18': 'ResNet18_Weights', 'resnet34': 'ResNet34_Weights', 'resnet50': 'ResNet50_Weights',
@@ -30,6 +30,8 @@ def cached_weights(arch:str, # torchvision architecture name, e.g. 'resnet34'
     p = Path(torch.hub.get_dir())/'checkpoints'/url.rsplit('/', 1)[-1]
     return p if p.exists() else None
 
+_WARNED = set()
+
 def use_pretrained(arch:str, # torchvision architecture name
                    pretrained:bool|None=None, # None: use cached ImageNet weights when present
                   ) -> bool:
@@ -38,7 +40,8 @@ def use_pretrained(arch:str, # torchvision architecture name
     if pretrained and not have:
         raise FileNotFoundError(f"ImageNet weights for {arch} are not in the torch cache ({cached_weights.__doc__}); "
                                 "pass pretrained=None to train from random initialisation")
-    if pretrained is None and not have:
+    if pretrained is None and not have and arch not in _WARNED:
+        _WARNED.add(arch)                          # once per architecture and process, however many learners are built
         warnings.warn(f"no cached ImageNet weights for {arch}: training from random initialisation")
     return bool(have if pretrained is None else pretrained)
 
@@ -85,11 +88,11 @@ def from_fastai_points(pts) -> np.ndarray:
     return np.asarray(pts, dtype=np.float32) - 0.5
 
 # %% ../nbs/04_learners.ipynb #40ffdb7c
-def to_pil(grey:np.ndarray):
-    "An 8-bit grey image as the 3-channel PIL image fastai's ImageBlock expects."
+def to_pil(img:np.ndarray):
+    "An 8-bit grey (H, W) or 3-channel (H, W, 3) image as the RGB PIL image fastai's ImageBlock expects."
     from fastai.vision.all import PILImage
     from PIL import Image
-    return PILImage(Image.fromarray(grey).convert('RGB'))
+    return PILImage(Image.fromarray(np.ascontiguousarray(img)).convert('RGB'))
 
 @lru_cache(maxsize=8192)
 def _read_cached(kind:str, src:str, stamp:tuple, shape=None) -> np.ndarray:
@@ -125,6 +128,22 @@ def item_masked_image(r):
     "The item's image masked by its mask, as a 3-channel PIL image."
     g = read_item_image(r)
     return to_pil(mask_image(g, read_item_mask(r['mask'], g.shape)))
+
+QUALITY_INPUTS = ('masked', 'channels')
+
+def quality_input(image:np.ndarray, # 8-bit grey image
+                  mask:np.ndarray, # a candidate segmentation of it
+                  mode:str='channels', # 'masked': the masked image, grey (the original study); 'channels': image, mask, masked image
+                 ) -> np.ndarray:
+    "What the Good/Bad learner sees of an image and a segmentation."
+    if mode not in QUALITY_INPUTS: raise ValueError(f"quality input must be one of {', '.join(QUALITY_INPUTS)}, got {mode!r}")
+    masked = mask_image(image, mask)
+    return masked if mode == 'masked' else np.dstack([image, np.where(np.asarray(mask) > 0, 255, 0).astype(np.uint8), masked])
+
+def item_channels(r):
+    "The item's image, its (candidate) mask and the masked image as the three channels of one PIL image."
+    g = read_item_image(r)
+    return to_pil(quality_input(g, read_item_mask(r['mask'], g.shape), 'channels'))
 
 def item_mask(r):
     "The item's fetus mask as a fastai mask of 0 (background) and 1 (fetus)."
@@ -169,11 +188,14 @@ def seg_dls(source, # data set folder or DataFrame of items (image, mask)
 
 def quality_dls(source, # DataFrame of items with image, mask (a candidate segmentation) and quality ('good'/'bad')
                 size:int=128, bs:int=8, valid_pct:float=0.2, seed:int=0, group_col:str|None=None,
-                aug:bool=True, num_workers:int|None=None): # DataLoader workers (default: `loader_workers()`)
-    "DataLoaders for the Good/Bad check: masked image -> good or bad."
+                aug:bool=True, num_workers:int|None=None, # DataLoader workers (default: `loader_workers()`)
+                input:str='channels'): # what the learner sees: 'masked' or 'channels' (`quality_input`)
+    "DataLoaders for the Good/Bad check: (image and) candidate segmentation -> good or bad."
     from fastai.vision.all import ImageBlock, CategoryBlock, ColReader
+    if input not in QUALITY_INPUTS: raise ValueError(f"quality input must be one of {', '.join(QUALITY_INPUTS)}, got {input!r}")
+    getter = item_masked_image if input == 'masked' else item_channels
     return _dls(_items(source, ('image', 'mask'), valid_pct, seed, group_col), (ImageBlock, CategoryBlock(vocab=['bad', 'good'])),
-                [item_masked_image, ColReader('quality')], size, bs, aug, num_workers=num_workers)
+                [getter, ColReader('quality')], size, bs, aug, num_workers=num_workers)
 
 def landmark_dls(source, # data set folder or DataFrame of items (image, mask, crown/rump)
                  size:int=128, bs:int=8, valid_pct:float=0.2, seed:int=0, group_col:str|None=None,

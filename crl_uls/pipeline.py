@@ -5,7 +5,7 @@
 # %% ../nbs/08_pipeline.ipynb #6b4ae0ca
 from __future__ import annotations
 import hashlib, json, math, platform, time, warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, asdict
 from datetime import datetime, timezone
 from glob import glob
 from pathlib import Path
@@ -14,16 +14,18 @@ from .core import Point, check_spacing, run_device, set_threads, show_progress
 from .biometry import estimate_ga, crl_px, crl_mm
 from .data import read_image, read_dicom, to_grey8, DataError, spacing_of, is_dicom, draw_calipers
 from .quality import guideline_criteria
-from .landmarks import geometric_points
+from .segmentation import geometric_points
 
 # %% auto #0
-__all__ = ['STAGES', 'MANIFEST', 'MAX_SIDE', 'ROW_COLS', 'GEOMETRIC_RGB', 'UntrustedModelError', 'file_sha256', 'versions',
-           'write_manifest', 'verify_models', 'expand_inputs', 'load_input', 'Measurement', 'finish', 'Pipeline',
-           'draw_overlay', 'overlay_lines', 'naive_measure', 'benchmark']
+__all__ = ['STAGES', 'MANIFEST', 'ACCEPTANCE', 'MAX_SIDE', 'SIGNALS', 'ROW_COLS', 'GEOMETRIC_RGB', 'CHECK_RGB',
+           'UntrustedModelError', 'file_sha256', 'versions', 'write_manifest', 'verify_models', 'expand_inputs',
+           'load_input', 'Measurement', 'Acceptance', 'finish', 'Pipeline', 'draw_overlay', 'overlay_lines',
+           'naive_measure', 'benchmark']
 
 # %% ../nbs/08_pipeline.ipynb #b0b94155
 STAGES = ('segmentation', 'quality', 'landmarks')
 MANIFEST = 'manifest.json'
+ACCEPTANCE = 'acceptance.json'
 
 class UntrustedModelError(RuntimeError):
     "A model file that the manifest does not vouch for (changed, unlisted, or no manifest at all)."
@@ -57,6 +59,8 @@ def write_manifest(folder, # the model folder holding the three .pkl files
         models[st] = {'file': p.name, 'sha256': file_sha256(p), 'bytes': p.stat().st_size, **extra.get(st, {})}
     man = {'format': 1, 'created': datetime.now(timezone.utc).isoformat(timespec='seconds'),
            'versions': versions(), **info, 'models': models}
+    a = folder/ACCEPTANCE
+    if a.exists(): man['acceptance'] = {'file': a.name, 'sha256': file_sha256(a), 'bytes': a.stat().st_size}
     (folder/MANIFEST).write_text(json.dumps(man, indent=2, default=str))
     return man
 
@@ -77,13 +81,15 @@ def verify_models(folder, # the model folder
     for st in STAGES:
         p = folder/f'{st}.pkl'
         if not p.exists(): raise FileNotFoundError(f"{p}: the {st} learner is missing from the model folder")
-        if man is None: continue
-        listed = man.get('models', {}).get(st, {})
+    listed = {st: (folder/f'{st}.pkl', man.get('models', {}).get(st, {})) for st in STAGES} if man else {}
+    if man and ('acceptance' in man or (folder/ACCEPTANCE).exists()): listed['acceptance'] = (folder/ACCEPTANCE, man.get('acceptance', {}))
+    for st, (p, listed) in listed.items():
+        if not p.exists(): raise FileNotFoundError(f"{p}: listed in {MANIFEST} but missing from the model folder")
         fault = (f"{p.name} is not listed in {MANIFEST}" if listed.get('file') != p.name or 'sha256' not in listed else
                  f"{p.name} does not match its sha256 in {MANIFEST}: the file was changed" if file_sha256(p) != listed['sha256'] else None)
         if fault and not trust:
-            raise UntrustedModelError(f"{folder}: {fault}; loading a .pkl runs code: refused. "
-                                      "Pass trust=True (--trust) only if you trust this file")
+            raise UntrustedModelError(f"{folder}: {fault}; loading a .pkl runs code (and {ACCEPTANCE} decides what is "
+                                      "accepted): refused. Pass trust=True (--trust) only if you trust this file")
         if fault: warnings.warn(f"{folder}: {fault}; loading it because trust=True")
     return man or {}
 
@@ -122,9 +128,10 @@ def load_input(x, # a path (image or DICOM) or an image array
     return name, img, sp
 
 # %% ../nbs/08_pipeline.ipynb #1778446b
+SIGNALS = ('p_good', 'gap_pct', 'off', 'flip_dice', 'flip_pts_pct', 'dropped', 'pieces', 'solidity', 'uncertain', 'edge', 'n_failed')
 ROW_COLS = ['path', 'width', 'height', 'crown_x', 'crown_y', 'rump_x', 'rump_y', 'crl_px', 'mm_per_px', 'crl_mm', 'ga_days',
-            'ga', 'ga_low_days', 'ga_high_days', 'in_range', 'quality', 'quality_prob', 'criteria_failed',
-            'geo_crown_x', 'geo_crown_y', 'geo_rump_x', 'geo_rump_y', 'points', 'warnings', 'error']
+            'ga', 'ga_low_days', 'ga_high_days', 'in_range', 'quality', 'quality_prob', 'accepted', 'p_ok', 'criteria_failed',
+            'geo_crown_x', 'geo_crown_y', 'geo_rump_x', 'geo_rump_y', 'points', *SIGNALS[1:], 'warnings', 'error']
 
 @dataclass
 class Measurement:
@@ -141,6 +148,9 @@ class Measurement:
     crl_px: float = float('nan'); mm_per_px: float|tuple|None = None; crl_mm: float = float('nan')
     ga_days: float = float('nan'); ga: str = ''; ga_low_days: float = float('nan'); ga_high_days: float = float('nan')
     in_range: bool|None = None
+    p_ok: float = float('nan')                                # the probability that the CRL is within tolerance
+    accepted: bool = False                                    # the tool's own decision: usable as it is, or check this
+    signals: dict = field(default_factory=dict, repr=False)  # what p_ok was made from (`SIGNALS`)
     warnings: list = field(default_factory=list)
     error: str|None = None
 
@@ -157,11 +167,76 @@ class Measurement:
                 'crl_px': _r(self.crl_px), 'mm_per_px': (None if sp is None else sp if np.ndim(sp) == 0 else 'x'.join(f'{v:g}' for v in sp)),
                 'crl_mm': _r(self.crl_mm), 'ga_days': _r(self.ga_days), 'ga': self.ga, 'ga_low_days': _r(self.ga_low_days),
                 'ga_high_days': _r(self.ga_high_days), 'in_range': self.in_range, 'quality': self.quality,
-                'quality_prob': _r(self.quality_prob, 4), 'criteria_failed': '; '.join(c.name for c in self.criteria if not c.passed),
+                'quality_prob': _r(self.quality_prob, 4), 'accepted': self.accepted if self.ok else None, 'p_ok': _r(self.p_ok, 4),
+                'criteria_failed': '; '.join(c.name for c in self.criteria if not c.passed),
                 'geo_crown_x': xy(g[0], 0), 'geo_crown_y': xy(g[0], 1), 'geo_rump_x': xy(g[1], 0), 'geo_rump_y': xy(g[1], 1),
-                'points': self.points, 'warnings': ' | '.join(self.warnings), 'error': self.error}
+                'points': self.points, **{k: _r(self.signals.get(k), 4) for k in SIGNALS[1:]},
+                'warnings': ' | '.join(self.warnings), 'error': self.error}
 
 def _r(v, nd=2): return None if v is None or (isinstance(v, float) and math.isnan(v)) else round(float(v), nd)
+
+# %% ../nbs/08_pipeline.ipynb #2266e69d
+_WHY = {'p_good': 'segmentation judged Bad', 'gap_pct': 'learned and outline calipers disagree', 'off': 'learned points off the fetus',
+        'flip_dice': 'the mirrored pass segments differently', 'flip_pts_pct': 'the mirrored pass moves the calipers',
+        'dropped': 'pieces of the raw mask dropped', 'pieces': 'the fetus in pieces', 'solidity': 'a ragged outline',
+        'uncertain': 'an unsure boundary', 'edge': 'the fetus cut by the image edge', 'n_failed': 'guideline criteria not met'}
+
+@dataclass
+class Acceptance:
+    "The tool's own judgement of a result: `p_ok` from its signals, accepted when `p_ok` reaches `threshold`."
+    features: tuple = ('p_good',) # the signals it uses
+    mean: tuple = (0.0,); scale: tuple = (1.0,) # standardisation of each signal
+    coef: tuple = (1.0,); intercept: float = 0.0 # the logistic model on the standardised signals
+    threshold: float = 0.5 # accepted when p_ok >= threshold
+    kind: str = 'p_good' # 'logistic', or 'p_good': p_ok is the Good/Bad probability alone
+    fit_info: dict = field(default_factory=dict) # how it was fitted: images, share within tolerance, ...
+
+    def _z(self, sig:dict) -> np.ndarray:
+        x = np.array([float(sig.get(f, np.nan)) for f in self.features])
+        return np.nan_to_num((x - np.array(self.mean)) / np.array(self.scale))   # a missing signal counts as typical
+
+    def p_ok(self, sig:dict) -> float:
+        "The probability that a result with these signals has its CRL within tolerance."
+        if self.kind == 'p_good': return float(sig.get('p_good', np.nan))
+        return float(1 / (1 + np.exp(-(np.dot(self.coef, self._z(sig)) + self.intercept))))
+
+    def reasons(self, sig:dict, n:int=2) -> list[str]:
+        "In words, the (at most `n`) signals that pull `p_ok` down most."
+        if self.kind == 'p_good': return [_WHY['p_good']] if sig.get('p_good', 1) < self.threshold else []
+        pull = np.array(self.coef) * self._z(sig)
+        return [_WHY.get(self.features[i], self.features[i]) for i in np.argsort(pull)[:n] if pull[i] < -0.25]
+
+    def save(self, folder) -> Path:
+        "Write `acceptance.json` in a model folder."
+        p = Path(folder)/ACCEPTANCE
+        p.write_text(json.dumps({k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}, indent=1, default=float))
+        return p
+
+    @classmethod
+    def load(cls, folder) -> Acceptance:
+        "Read `acceptance.json` from a model folder."
+        d = json.loads((Path(folder)/ACCEPTANCE).read_text())
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+    @classmethod
+    def fit(cls, signals:list, # one dict of signals per held-out result
+            ok:list, # whether each result's CRL was within tolerance
+            threshold:float=0.5, features:tuple=SIGNALS) -> Acceptance:
+        "Fit `p_ok` to held-out results (logistic regression on standardised signals); with too few, or one outcome only, `p_good` alone."
+        ok = np.asarray(ok, bool)
+        info = {'images': int(len(ok)), 'within_tolerance': int(ok.sum())}
+        if len(ok) < 10 or ok.all() or not ok.any():
+            return cls(threshold=threshold, fit_info={**info, 'note': 'too few held-out results, or one outcome only: p_ok is p_good'})
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.metrics import roc_auc_score
+        X = np.array([[float(s.get(f, np.nan)) for f in features] for s in signals])
+        mean = np.nanmean(X, 0); scale = np.nanstd(X, 0)
+        mean, scale = np.nan_to_num(mean), np.where(np.nan_to_num(scale) > 1e-9, np.nan_to_num(scale), 1.0)
+        Z = np.nan_to_num((X - mean) / scale)
+        lr = LogisticRegression(C=1.0, max_iter=1000).fit(Z, ok)
+        info['auc_on_fit'] = round(float(roc_auc_score(ok, lr.predict_proba(Z)[:, 1])), 4)
+        return cls(tuple(features), tuple(map(float, mean)), tuple(map(float, scale)), tuple(map(float, lr.coef_[0])),
+                   float(lr.intercept_[0]), threshold, 'logistic', info)
 
 # %% ../nbs/08_pipeline.ipynb #973eee50
 def _implausible(mask:np.ndarray, learned, geometric, tol:float) -> list[str]:
@@ -178,14 +253,32 @@ def _implausible(mask:np.ndarray, learned, geometric, tol:float) -> list[str]:
         out.append('crown and rump at one end of the fetus')
     return out
 
+def _judge(m:Measurement, acceptance:Acceptance|None, sig:dict|None) -> Measurement:
+    "Set a measurement's `p_ok` and `accepted` from its signals; say why when it is not accepted."
+    a = acceptance or Acceptance()
+    if sig is None or m.crown is None: m.p_ok, m.accepted, m.signals = 0.0, False, sig or {}
+    else:
+        sig['n_failed'] = float(sum(not c.passed for c in m.criteria))
+        m.signals, m.p_ok = sig, a.p_ok(sig)
+        m.accepted = bool(m.p_ok >= a.threshold)
+    if not m.accepted:
+        why = (a.reasons(sig) or ['p_ok below the threshold' if np.isfinite(m.p_ok) else 'no Good/Bad judgement']
+               if m.crown is not None else ['no CRL'])
+        m.warnings.insert(0, f"CHECK: not accepted (p_ok {m.p_ok:.2f}, below {a.threshold:.2f}): {'; '.join(why)}")
+    return m
+
 def finish(name:str, image:np.ndarray, mask:np.ndarray, quality:tuple|None, learned, # learned (crown, rump) or None
-           mm_per_px=None, formula:str='intergrowth', points:str='auto', disagree_pct:float=10.0) -> Measurement:
-    "One image's measurement from its mask, quality and learned points."
+           mm_per_px=None, formula:str='intergrowth', points:str='auto', disagree_pct:float=10.0,
+           signals:dict|None=None, # the segmentation's own signals (`mask_signals`, `flip_dice`)
+           flip_learned=None, # the landmark model's points on the mirror image (mirrored back), or None
+           acceptance:Acceptance|None=None, # the acceptance model (default: the Good/Bad probability alone)
+          ) -> Measurement:
+    "One image's measurement from its mask, quality and learned points, with the tool's own judgement of it."
     h, w = image.shape[:2]
     m = Measurement(name, w, h, mask, mm_per_px=mm_per_px)
     if quality is not None: m.quality, m.quality_prob = quality
     if not (mask > 0).any():
-        m.warnings.append('no fetus found: the segmentation is empty'); return m
+        m.warnings.append('no fetus found: the segmentation is empty'); return _judge(m, acceptance, None)
     lc, lr = (Point(*map(float, p)) for p in learned)
     gc, gr = geometric_points(mask, lc, lr)
     m.learned, m.geometric = (lc, lr), (gc, gr)
@@ -196,6 +289,10 @@ def finish(name:str, image:np.ndarray, mask:np.ndarray, quality:tuple|None, lear
     geo_criteria = guideline_criteria(mask, gc, gr, image)
     distrust = ([f'segmentation judged Bad (p_good {m.quality_prob:.2f})'] if m.quality == 'bad' else []) + \
                ['fetus cut by the edge of the image' for c in geo_criteria if c.name == 'whole fetus in view' and not c.passed]
+    flip_gap = (max(math.dist(lc, flip_learned[0]), math.dist(lr, flip_learned[1])) if flip_learned is not None else math.nan)
+    sig = {**dict.fromkeys(SIGNALS, math.nan), **(signals or {}), 'p_good': m.quality_prob, 'gap_pct': min(pct, 100.0), 'off': float(bool(off)),
+           'flip_pts_pct': min(100 * flip_gap / span, 100.0) if span > 0 else 100.0,
+           'edge': float(any(c.name == 'whole fetus in view' and not c.passed for c in geo_criteria))}
     if points != 'auto': m.points = points
     else: m.points = 'geometric' if pct <= disagree_pct else 'learned' if not off else 'none' if distrust else 'geometric'
     if m.quality == 'bad': m.warnings.append(f'segmentation judged Bad (p_good {m.quality_prob:.2f}): check the picture before using the CRL')
@@ -203,7 +300,7 @@ def finish(name:str, image:np.ndarray, mask:np.ndarray, quality:tuple|None, lear
         m.criteria = geo_criteria
         m.warnings.append(f"no CRL: learned points unusable ({', '.join(off)}) and the outline untrusted ({'; '.join(distrust)}): "
                           "measure this image by hand")
-        return m
+        return _judge(m, acceptance, sig)
     if pct > disagree_pct:
         why = f" ({', '.join(off)})" if off else ''
         m.warnings.append(f'learned and geometric points disagree by {gap:.1f} px ({pct:.0f}% of the CRL){why}; the {m.points} points are reported')
@@ -215,13 +312,14 @@ def finish(name:str, image:np.ndarray, mask:np.ndarray, quality:tuple|None, lear
     failed = [c.name for c in m.criteria if not c.passed]
     if failed: m.warnings.append('guideline criteria not met: ' + ', '.join(failed))
     if mm_per_px is None:
-        m.warnings.append('no spacing: CRL in pixels only; give mm per pixel (--mm-per-px) to get mm and GA'); return m
+        m.warnings.append('no spacing: CRL in pixels only; give mm per pixel (--mm-per-px) to get mm and GA')
+        return _judge(m, acceptance, sig)
     m.crl_mm = crl_mm(m.crown, m.rump, mm_per_px)
     e = estimate_ga(max(m.crl_mm, 1e-3), formula)
     m.ga_days, m.ga, m.ga_low_days, m.ga_high_days, m.in_range = e.ga_days, e.ga, e.ga_low_days, e.ga_high_days, e.in_range
     if not e.in_range:
         m.warnings.append(f'CRL {m.crl_mm:.1f} mm is outside {e.formula_name}\'s range {e.crl_range[0]:g}–{e.crl_range[1]:g} mm: the GA is extrapolated')
-    return m
+    return _judge(m, acceptance, sig)
 
 # %% ../nbs/08_pipeline.ipynb #eb81b23f
 class Pipeline:
@@ -232,10 +330,13 @@ class Pipeline:
                  points:str='auto', # 'auto': the mask extremes named by the learned points where the two agree, else the learned; or always 'learned' or 'geometric'
                  bs:int=16, # images per batch
                  disagree_pct:float=10.0, # warn when the two point sets differ by more than this % of the CRL
+                 acceptance:Acceptance|None=None, # the tool's judgement (`acceptance.json`); None: the Good/Bad probability alone
+                 tta:bool=True, # also measure each image's mirror image: averaged masks, and the flip signals
                 ):
         if points not in ('auto', 'learned', 'geometric'): raise ValueError(f"points must be 'auto', 'learned' or 'geometric', got {points!r}")
         self.seg, self.quality, self.landmarks, self.manifest = seg, quality, landmarks, manifest or {}
         self.formula, self.points, self.bs, self.disagree_pct = formula, points, bs, disagree_pct
+        self.acceptance, self.tta = acceptance or Acceptance(), tta
         self.timings = {k: 0.0 for k in ('read', 'segmentation', 'quality', 'landmarks', 'measure')}   # seconds per stage
 
     @classmethod
@@ -252,11 +353,14 @@ class Pipeline:
         with warnings.catch_warnings():
             warnings.filterwarnings('ignore', message='load_learner` uses Python')   # fastai's pickle note: the files were checked above
             ls = [load_learner(Path(folder)/f'{st}.pkl', cpu=cpu) for st in STAGES]
+        if (Path(folder)/ACCEPTANCE).exists(): kw.setdefault('acceptance', Acceptance.load(folder))
+        else: warnings.warn(f"{folder}: no {ACCEPTANCE} (a model folder from an earlier version): p_ok is the Good/Bad probability alone")
         return cls(*ls, manifest=man, **kw)
 
-    def _chunk(self, items, mm_per_px):
-        "Measure a list of (name, image, spacing) as one batch per model."
-        from crl_uls.segmentation import predict_masks
+    def measure_batch(self, items:list, # (name, 8-bit grey image, spacing or None) for each image
+                     ) -> list:
+        "Measure images in memory as one batch per model (two with `tta`: the images and their mirror images)."
+        from crl_uls.segmentation import predict_probs, clean_mask, mask_signals, dice
         from crl_uls.quality import predict_qualities
         from crl_uls.landmarks import predict_landmarks
         work, scales = [], []
@@ -264,19 +368,29 @@ class Pipeline:
             s = min(1.0, MAX_SIDE / max(img.shape[:2])); scales.append(s)
             work.append(img if s == 1 else cv2.resize(img, (round(img.shape[1] * s), round(img.shape[0] * s)), interpolation=cv2.INTER_AREA))
         T = self.timings; t = time.perf_counter()
-        masks = predict_masks(self.seg, work, self.bs); T['segmentation'] += time.perf_counter() - t; t = time.perf_counter()
+        probs = predict_probs(self.seg, work, self.bs)
+        flips = predict_probs(self.seg, work, self.bs, flip=True) if self.tta else [None] * len(work)
+        avg = [p if f is None else (p + f) / 2 for p, f in zip(probs, flips)]
+        masks = [clean_mask(p > 0.5) for p in avg]
+        sigs = [{**mask_signals(a, m), 'flip_dice': np.nan if f is None else dice(clean_mask(p > 0.5), clean_mask(f > 0.5))}
+                for a, m, p, f in zip(avg, masks, probs, flips)]
+        T['segmentation'] += time.perf_counter() - t; t = time.perf_counter()
         quals = predict_qualities(self.quality, work, masks, self.bs); T['quality'] += time.perf_counter() - t; t = time.perf_counter()
-        pts = predict_landmarks(self.landmarks, work, masks, self.bs); T['landmarks'] += time.perf_counter() - t; t = time.perf_counter()
+        pts = predict_landmarks(self.landmarks, work, masks, self.bs)
+        fpts = predict_landmarks(self.landmarks, work, masks, self.bs, flip=True) if self.tta else [None] * len(work)
+        T['landmarks'] += time.perf_counter() - t; t = time.perf_counter()
         out = []
-        for (name, img, sp), x, mk, q, pt, s in zip(items, work, masks, quals, pts, scales):
-            if s == 1: out.append(finish(name, img, mk, q, pt, sp, self.formula, self.points, self.disagree_pct)); continue
+        for (name, img, sp), x, mk, q, pt, fp, sg, s in zip(items, work, masks, quals, pts, fpts, sigs, scales):
+            kw = dict(formula=self.formula, points=self.points, disagree_pct=self.disagree_pct, signals=sg, flip_learned=fp,
+                      acceptance=self.acceptance)
+            if s == 1: out.append(finish(name, img, mk, q, pt, sp, **kw)); continue
             # measured on the shrunk copy (criteria are scale-free); points, CRL in px and the mask go back to the original frame
             spw = None if sp is None else tuple(v / s for v in check_spacing(sp))
-            m = finish(name, x, mk, q, pt, spw, self.formula, self.points, self.disagree_pct)
+            m = finish(name, x, mk, q, pt, spw, **kw)
             back = lambda p: Point((p[0] + 0.5) / s - 0.5, (p[1] + 0.5) / s - 0.5)
+            if m.learned is not None: m.learned, m.geometric = tuple(map(back, m.learned)), tuple(map(back, m.geometric))
             if m.crown is not None:
                 m.crown, m.rump = back(m.crown), back(m.rump)
-                m.learned, m.geometric = tuple(map(back, m.learned)), tuple(map(back, m.geometric))
                 m.crl_px = crl_px(m.crown, m.rump)
             m.width, m.height, m.mm_per_px = img.shape[1], img.shape[0], sp
             m.mask = cv2.resize(mk, (img.shape[1], img.shape[0]), interpolation=cv2.INTER_NEAREST)
@@ -298,7 +412,7 @@ class Pipeline:
         pending = []                              # (position, Measurement or (name, image, spacing))
         def flush():
             ok = [(i, x) for i, x in pending if not isinstance(x, Measurement)]
-            done = dict(zip([i for i, _ in ok], self._chunk([x for _, x in ok], mm_per_px) if ok else []))
+            done = dict(zip([i for i, _ in ok], self.measure_batch([x for _, x in ok]) if ok else []))
             res = [done.get(i, x) for i, x in pending]; pending.clear(); return res
         with tqdm(total=len(inputs) if isinstance(inputs, list) else None, desc='measuring', unit='img',
                   disable=not show_progress(progress)) as bar:
@@ -317,10 +431,11 @@ class Pipeline:
                 mm_per_px=None) -> Measurement:
         "Measure one input; raises on a bad input."
         name, img, sp = load_input(x, mm_per_px)
-        return self._chunk([(name, img, sp)], mm_per_px)[0]
+        return self.measure_batch([(name, img, sp)])[0]
 
 # %% ../nbs/08_pipeline.ipynb #1168424d
 GEOMETRIC_RGB = (0, 200, 255)    # the outline's extremes; outline, crown, rump and CRL line: `crl_uls.data.COLOURS`
+CHECK_RGB = (200, 30, 30)        # the banner of a result that is not accepted
 
 def draw_overlay(image:np.ndarray, # the 8-bit grey image measured
                  m:Measurement, # its measurement
@@ -340,38 +455,51 @@ def draw_overlay(image:np.ndarray, # the 8-bit grey image measured
     width = max(int(rgb.shape[1] * 0.62), max(cv2.getTextSize(l, cv2.FONT_HERSHEY_SIMPLEX, fs, t)[0][0] for l in lines) + 10 * t)
     cv2.rectangle(rgb, (0, 0), (min(width, rgb.shape[1] - 1), lh * len(lines) + 6 * t), (0, 0, 0), -1)
     for i, l in enumerate(lines):
-        colour = (255, 200, 60) if l.startswith('! ') else (255, 255, 255)
+        colour = (255, 200, 60) if l.startswith('! ') else (120, 230, 120) if l.startswith('accepted') else (255, 255, 255)
         cv2.putText(rgb, l, (5 * t, lh * (i + 1)), cv2.FONT_HERSHEY_SIMPLEX, fs, colour, t, cv2.LINE_AA)
+    if m.ok and not m.accepted:                 # the CHECK banner across the bottom
+        h = rgb.shape[0]
+        cv2.rectangle(rgb, (0, h - lh - 8 * t), (rgb.shape[1] - 1, h - 1), CHECK_RGB, -1)
+        cv2.putText(rgb, f"CHECK THIS: not accepted (p_ok {m.p_ok:.2f}): review or measure by hand", (5 * t, h - 6 * t),
+                    cv2.FONT_HERSHEY_SIMPLEX, fs, (255, 255, 255), t, cv2.LINE_AA)
     return rgb
 
 def overlay_lines(m:Measurement, # a measurement
                   width:int=58, # the longest line, in characters
                  ) -> list[str]:
-    "The overlay's text: CRL, GA, quality, then each warning's first clause (marked '! ')."
+    "The overlay's text: CRL, GA, quality, the decision, then each warning's first clause (marked '! ')."
     crl = (f"CRL {m.crl_mm:.1f} mm" if not math.isnan(m.crl_mm) else f"CRL {m.crl_px:.1f} px (no spacing)" if m.crown else
            'no CRL: measure by hand' if m.points == 'none' else 'no fetus found')
     lines = [crl, f"GA {m.ga} ({m.ga_days:.0f} d, 95% {m.ga_low_days:.0f}-{m.ga_high_days:.0f})" if m.ga else '',
-             f"quality: {m.quality} (p_good {m.quality_prob:.2f})" if m.quality else '']
+             f"quality: {m.quality} (p_good {m.quality_prob:.2f})" if m.quality else '',
+             f"accepted (p_ok {m.p_ok:.2f})" if m.accepted else '']
     for w in m.warnings:
-        short = w.replace('–', '-').split(': ')[0].split('; ')[0]
+        parts = w.replace('–', '-').split(': ')
+        short = ('why: ' + ': '.join(parts[2:])) if parts[0] == 'CHECK' else parts[0].split('; ')[0]
         lines.append('! ' + (short if len(short) <= width - 2 else short[:width - 5] + '...'))
     return [l for l in lines if l]
 
 # %% ../nbs/08_pipeline.ipynb #c73b1e1b
 def naive_measure(pipe:Pipeline, image:np.ndarray, mm_per_px=None) -> Measurement:
-    "One image through the three learners with one `learn.predict` each (the baseline of `benchmark`)."
-    from crl_uls.learners import to_pil, unletterbox, mask_image
-    from crl_uls.segmentation import clean_mask
+    "One image through the three learners with `learn.predict` for each pass (the baseline of `benchmark`)."
+    from crl_uls.learners import to_pil, unletterbox, mask_image, quality_input
+    from crl_uls.segmentation import clean_mask, mask_signals, dice
     from crl_uls.landmarks import to_image_frame
     h, w = image.shape[:2]
-    probs = pipe.seg.predict(to_pil(image))[2]
-    mask = clean_mask(unletterbox(probs[1].numpy().astype(np.float32), w, h) > 0.5)
-    x = to_pil(mask_image(image, mask))
-    pq = pipe.quality.predict(x)[2]
+    mirror = lambda a: np.ascontiguousarray(a[:, ::-1])
+    prob = lambda x: unletterbox(pipe.seg.predict(to_pil(x))[2][1].numpy().astype(np.float32), w, h)
+    p = prob(image); f = mirror(prob(mirror(image))) if pipe.tta else None
+    avg = p if f is None else (p + f) / 2
+    mask = clean_mask(avg > 0.5)
+    sig = {**mask_signals(avg, mask), 'flip_dice': np.nan if f is None else dice(clean_mask(p > 0.5), clean_mask(f > 0.5))}
+    pq = pipe.quality.predict(to_pil(quality_input(image, mask, pipe.quality.crl_uls.extra.get('input', 'masked'))))[2]
     pg = float(pq[list(pipe.quality.dls.vocab).index('good')])
-    raw = pipe.landmarks.predict(x)[2].view(2, 2).numpy()
-    pts = to_image_frame(raw, w, h, pipe.landmarks.crl_uls.size)
-    return finish('<array>', image, mask, ('good' if pg >= 0.5 else 'bad', pg), pts, mm_per_px, pipe.formula, pipe.points, pipe.disagree_pct)
+    x = mask_image(image, mask) if pipe.landmarks.crl_uls.extra.get('masked', True) else image
+    pts_of = lambda a: to_image_frame(pipe.landmarks.predict(to_pil(a))[2].view(2, 2).numpy(), w, h, pipe.landmarks.crl_uls.size)
+    pts, fp = pts_of(x), None
+    if pipe.tta: fp = pts_of(mirror(x)); fp[:, 0] = w - 1 - fp[:, 0]
+    return finish('<array>', image, mask, ('good' if pg >= 0.5 else 'bad', pg), pts, mm_per_px, pipe.formula, pipe.points,
+                  pipe.disagree_pct, signals=sig, flip_learned=fp, acceptance=pipe.acceptance)
 
 def benchmark(pipe:Pipeline, images:list, # 8-bit grey images
               mm_per_px=None, n_naive:int|None=None, # how many images the naive chain measures (default all)

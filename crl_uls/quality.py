@@ -8,18 +8,16 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np, cv2
-from .core import Point
-from .biometry import crl_px, axis_angle
-from .learners import use_pretrained, describe, mask_image, batch_preds
-from .segmentation import dice
+from .biometry import crl_px, crl_mm, axis_angle, crl_within_tolerance, TOLERANCE
+from .learners import use_pretrained, describe, quality_input, batch_preds
+from .segmentation import dice, geometric_points
 
 # %% auto #0
-__all__ = ['GOOD_DICE', 'KINDS', 'GUIDELINE', 'CRITERIA_COLS', 'corrupt', 'ends_kept', 'label_candidate', 'quality_items',
-           'quality_learner', 'predict_qualities', 'predict_quality', 'Criterion', 'head_trunk_angle', 'view_area',
-           'guideline_criteria', 'criteria_table']
+__all__ = ['KINDS', 'GUIDELINE', 'CRITERIA_COLS', 'corrupt', 'label_candidate', 'quality_items', 'quality_learner',
+           'predict_qualities', 'predict_quality', 'Criterion', 'head_trunk_angle', 'view_area', 'guideline_criteria',
+           'criteria_table']
 
 # %% ../nbs/06_quality.ipynb #cb0f32bf
-GOOD_DICE = 0.90
 KINDS = ('light', 'erode', 'dilate', 'cut_head', 'cut_trunk', 'blob', 'shift', 'split')
 
 def _disk(r): r = max(1, int(round(r))); return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2*r + 1, 2*r + 1))
@@ -58,26 +56,27 @@ def corrupt(mask:np.ndarray, # true mask, 0/255
     else: raise ValueError(f"unknown corruption {kind!r}; choose one of {', '.join(KINDS)}")
     return (out > 0).astype(np.uint8) * 255
 
-def ends_kept(cand:np.ndarray, crown, rump, radius:float) -> bool:
-    "True when the candidate has a pixel within `radius` px of the crown and of the rump."
-    dist = cv2.distanceTransform((np.asarray(cand) == 0).astype(np.uint8), cv2.DIST_L2, 5)
-    h, w = dist.shape
-    at = lambda p: dist[int(np.clip(round(p[1]), 0, h - 1)), int(np.clip(round(p[0]), 0, w - 1))]
-    return bool(at(crown) <= radius and at(rump) <= radius)
-
-def label_candidate(cand, truth, crown, rump) -> tuple[str, float, bool]:
-    "('good' or 'bad', Dice with the truth, whether crown and rump regions are kept)."
+def label_candidate(cand:np.ndarray, # a candidate segmentation
+                    truth:np.ndarray, # the true mask
+                    crown, rump, # the true points (x, y)
+                    mm_per_px=None, # the image's spacing; None: the tolerance is 5% of the CRL alone
+                   ) -> tuple[str, float, float]:
+    "('good' or 'bad', Dice with the truth, CRL error of the outline's extremes: mm, or px without spacing)."
     d = dice(cand, truth)
-    crl = crl_px(crown, rump)
-    kept = ends_kept(cand, crown, rump, max(2.0, 0.03*crl))
-    return ('good' if d >= GOOD_DICE and kept else 'bad'), d, kept
+    if not (np.asarray(cand) > 0).any(): return 'bad', d, float('nan')
+    gc, gr = geometric_points(cand, crown, rump)
+    if mm_per_px is None or not np.isfinite(mm_per_px):
+        err = float(crl_px(gc, gr) - crl_px(crown, rump))
+        return ('good' if abs(err) <= TOLERANCE['pct'] / 100 * crl_px(crown, rump) else 'bad'), d, err
+    got, true = crl_mm(gc, gr, mm_per_px), crl_mm(crown, rump, mm_per_px)
+    return ('good' if crl_within_tolerance(got, true) else 'bad'), d, float(got - true)
 
 # %% ../nbs/06_quality.ipynb #b1a6d280
 def quality_items(dataset, # a data set folder (images/, masks/, annotations/), or its items (a DataFrame, `is_valid` kept as `split`)
                   out, # folder for the candidate masks
                   per_image:int=4, # candidates per image
                   seed:int=0, # the random source
-                  unet_masks:dict|None=None, # optional {id: [U-Net masks]} added as candidates
+                  unet_masks:dict|None=None, # optional {id: [mask, or (kind, mask)]}: U-Net outputs added as candidates
                  ):
     "Labelled, class-balanced candidate segmentations of a data set, as items for `quality_dls`."
     import pandas as pd
@@ -88,12 +87,15 @@ def quality_items(dataset, # a data set folder (images/, masks/, annotations/), 
     for r in items.itertuples():
         truth = read_mask(r.mask); crown, rump = (r.crown_x, r.crown_y), (r.rump_x, r.rump_y)
         cands = [(str(k), corrupt(truth, k, rng, crown, rump)) for k in rng.choice(KINDS, per_image)]
-        cands += [('unet', (np.asarray(m) > 0).astype(np.uint8)*255) for m in (unet_masks or {}).get(r.id, [])]
+        for m in (unet_masks or {}).get(r.id, []):
+            kind, m = m if isinstance(m, tuple) else ('unet', m)
+            cands.append((kind, (np.asarray(m) > 0).astype(np.uint8) * 255))
+        sp = getattr(r, 'mm_per_px', None)
         for j, (kind, c) in enumerate(cands):
-            label, d, kept = label_candidate(c, truth, crown, rump)
+            label, d, err = label_candidate(c, truth, crown, rump, sp if isinstance(sp, (int, float)) else None)
             path = write_png(out/f'{r.id}_c{j}.png', c)
             rows.append({'id': f'{r.id}_c{j}', 'source_id': r.id, 'image': r.image, 'mask': str(path), 'quality': label,
-                         'kind': kind, 'dice': d, 'ends_kept': kept,
+                         'kind': kind, 'dice': d, 'crl_err': err,
                          **({'split': 'valid' if r.is_valid else 'train'} if hasattr(r, 'is_valid') else {})})
     df = pd.DataFrame(rows)
     n = df.quality.value_counts().min()
@@ -104,13 +106,14 @@ def quality_items(dataset, # a data set folder (images/, masks/, annotations/), 
 def quality_learner(dls, # quality DataLoaders (`crl_uls.data.quality_dls`)
                     arch:str='vgg16_bn', # torchvision architecture
                     pretrained:bool|None=None, # None: ImageNet weights when cached, else random
+                    input:str='channels', # what the DataLoaders feed (`quality_dls`), recorded for prediction
                    ):
     "A VGG16 Good/Bad classifier with accuracy, F1 and ROC AUC, its settings recorded."
     from fastai.vision.all import vision_learner, accuracy, F1Score, RocAucBinary
     import torchvision.models as tvm
     pre = use_pretrained(arch, pretrained)
     learn = vision_learner(dls, getattr(tvm, arch), pretrained=pre, metrics=[accuracy, F1Score(pos_label=1), RocAucBinary()])
-    return describe(learn, 'quality', arch, pre, good_dice=GOOD_DICE)
+    return describe(learn, 'quality', arch, pre, input=input, tolerance=dict(TOLERANCE))
 
 def predict_qualities(learn, # a quality learner
                       images:list, # 8-bit grey images
@@ -119,7 +122,8 @@ def predict_qualities(learn, # a quality learner
                      ) -> list[tuple[str, float]]:
     "('good' or 'bad', probability of good) for many images and their segmentations, batch by batch."
     if not len(images): return []
-    probs = batch_preds(learn, [mask_image(x, m) for x, m in zip(images, masks)], bs)
+    mode = learn.crl_uls.extra.get('input', 'masked')
+    probs = batch_preds(learn, [quality_input(x, m, mode) for x, m in zip(images, masks)], bs)
     pg = probs[:, list(learn.dls.vocab).index('good')].numpy().astype(float)
     return [('good' if p >= 0.5 else 'bad', float(p)) for p in pg]
 

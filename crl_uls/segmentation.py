@@ -5,10 +5,12 @@
 # %% ../nbs/05_segmentation.ipynb #62f3218a
 from __future__ import annotations
 import numpy as np, cv2
+from .core import Point
 from .learners import use_pretrained, describe, unletterbox, batch_preds
 
 # %% auto #0
-__all__ = ['CEDiceLoss', 'seg_learner', 'clean_mask', 'predict_masks', 'predict_mask', 'dice']
+__all__ = ['CEDiceLoss', 'seg_learner', 'clean_mask', 'mask_signals', 'geometric_points', 'predict_probs', 'predict_masks',
+           'predict_mask', 'dice']
 
 # %% ../nbs/05_segmentation.ipynb #142b359c
 class CEDiceLoss:
@@ -40,26 +42,79 @@ def seg_learner(dls, # segmentation DataLoaders (`crl_uls.data.seg_dls`)
 
 # %% ../nbs/05_segmentation.ipynb #1005c6f5
 def clean_mask(mask:np.ndarray, # binary mask (non-zero = fetus)
+               keep_frac:float=0.15, # other pieces at least this share of the largest one's area are kept...
+               gap_frac:float=0.15, # ...when they lie within this share of √(its area) of it
               ) -> np.ndarray:
-    "Keep the largest connected component and fill its holes; 0/255 uint8."
+    "The fetus from a raw mask: the largest connected component and the large pieces next to it, holes filled; 0/255 uint8."
     m = (np.asarray(mask) > 0).astype(np.uint8)
     n, lab, stats, _ = cv2.connectedComponentsWithStats(m, connectivity=8)
     if n <= 1: return np.zeros_like(m)
-    keep = (lab == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))).astype(np.uint8)
+    areas = stats[1:, cv2.CC_STAT_AREA]; big = 1 + int(np.argmax(areas))
+    keep = (lab == big).astype(np.uint8)
+    dist = cv2.distanceTransform(1 - keep, cv2.DIST_L2, 3)      # how far each pixel is from the largest piece
+    for k in np.flatnonzero(areas >= keep_frac * areas[big - 1]) + 1:
+        if k != big and dist[lab == k].min() <= gap_frac * np.sqrt(areas[big - 1]): keep[lab == k] = 1
     flood = np.pad(keep, 1)                                # fill from outside; what stays 0 is a hole
     cv2.floodFill(flood, None, (0, 0), 1)
     holes = flood[1:-1, 1:-1] == 0
     return np.where((keep > 0) | holes, 255, 0).astype(np.uint8)
 
+# %% ../nbs/05_segmentation.ipynb #13979e5e
+def mask_signals(prob:np.ndarray, # the U-Net's fetus probability map (0..1) in the image's frame
+                 mask:np.ndarray, # the cleaned mask made from it
+                ) -> dict:
+    "Plausibility of one segmentation: `dropped`, `pieces`, `solidity` and `uncertain` (see above)."
+    raw, m = np.asarray(prob) > 0.5, np.asarray(mask) > 0
+    area = int(m.sum())
+    if not area: return dict(dropped=1.0 if raw.any() else 0.0, pieces=0, solidity=0.0, uncertain=1.0)
+    hull = cv2.convexHull(cv2.findNonZero(m.astype(np.uint8)))
+    hull_area = max(cv2.contourArea(hull), 1.0)
+    band = ((prob > 0.2) & (prob < 0.8)).sum()
+    return dict(dropped=float((raw & ~m).sum() / max(int(raw.sum()), 1)),
+                pieces=int(cv2.connectedComponents(m.astype(np.uint8))[0] - 1),
+                solidity=float(min(1.0, area / hull_area)), uncertain=float(band / area))
+
+# %% ../nbs/05_segmentation.ipynb #98f414e6
+def geometric_points(mask:np.ndarray, # fetus mask
+                     crown=None, rump=None, # learned points, to name the two ends (optional)
+                    ) -> tuple[Point, Point]:
+    "Crown and rump as the two farthest-apart points of the mask outline."
+    m = (np.asarray(mask) > 0).astype(np.uint8)
+    cs, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    if not cs: raise ValueError("empty mask: no fetus outline")
+    hull = cv2.convexHull(np.concatenate(cs)).reshape(-1, 2).astype(float)
+    d = ((hull[:, None] - hull[None]) ** 2).sum(-1)
+    i, j = np.unravel_index(int(np.argmax(d)), d.shape)
+    a, b = hull[i], hull[j]
+    if crown is not None and rump is not None:
+        c, r = np.asarray(crown, float), np.asarray(rump, float)
+        if np.linalg.norm(a - c) + np.linalg.norm(b - r) > np.linalg.norm(a - r) + np.linalg.norm(b - c): a, b = b, a
+    else:
+        ys, xs = np.nonzero(m); P = np.stack([xs, ys], 1).astype(float)
+        u = (b - a) / max(np.linalg.norm(b - a), 1e-9); n = np.array([-u[1], u[0]]); t = (P - a) @ u / max(np.linalg.norm(b - a), 1e-9)
+        width = lambda sel: float(np.ptp((P[sel] - a) @ n)) if sel.sum() > 2 else 0.0
+        if width(t > 0.75) > width(t < 0.25): a, b = b, a        # the wider end is the head
+    return Point(*a), Point(*b)
+
 # %% ../nbs/05_segmentation.ipynb #99465355
+def predict_probs(learn, # a segmentation learner
+                  images:list, # 8-bit grey images, any sizes
+                  bs:int=16, # batch size
+                  flip:bool=False, # predict the mirror images, and mirror the maps back
+                 ) -> list[np.ndarray]:
+    "The fetus probability maps (float32, 0..1) of many images, batch by batch, each in its image's own frame."
+    if not len(images): return []
+    xs = [np.ascontiguousarray(x[:, ::-1]) for x in images] if flip else images
+    fg = batch_preds(learn, xs, bs)[:, 1].numpy().astype(np.float32)
+    maps = [unletterbox(f, x.shape[1], x.shape[0]) for f, x in zip(fg, images)]
+    return [np.ascontiguousarray(q[:, ::-1]) for q in maps] if flip else maps
+
 def predict_masks(learn, # a segmentation learner
                   images:list, # 8-bit grey images, any sizes
                   bs:int=16, # batch size
                  ) -> list[np.ndarray]:
     "The fetus masks (0/255, cleaned) of many images, batch by batch, each in its image's own frame."
-    if not len(images): return []
-    fg = batch_preds(learn, images, bs)[:, 1].numpy().astype(np.float32)
-    return [clean_mask(unletterbox(f, x.shape[1], x.shape[0]) > 0.5) for f, x in zip(fg, images)]
+    return [clean_mask(q > 0.5) for q in predict_probs(learn, images, bs)]
 
 def predict_mask(learn, # a segmentation learner
                  image:np.ndarray, # 8-bit grey image, any size

@@ -8,34 +8,36 @@ import copy, shutil, sys, time
 from contextlib import nullcontext
 from pathlib import Path
 from fastai.callback.core import Callback
+import numpy as np, pandas as pd
 from .core import seed_everything, run_device, set_threads, show_progress
+from .biometry import crl_px, crl_within_tolerance, TOLERANCE
 from .data import good_items, assign_split
 from .learners import seg_dls, quality_dls, landmark_dls, read_item_image, read_item_mask
 from .segmentation import seg_learner, predict_masks
 from .quality import quality_items, quality_learner
 from .landmarks import landmark_learner, predict_landmarks, landmark_errors
-from .pipeline import STAGES, write_manifest
+from .pipeline import STAGES, MANIFEST, Acceptance, Pipeline, write_manifest
 
 # %% auto #0
-__all__ = ['PRESETS', 'training_settings', 'Snapshots', 'EpochLines', 'train_models']
+__all__ = ['PRESETS', 'training_settings', 'Snapshots', 'EpochLines', 'train_models', 'example_models']
 
 # %% ../nbs/09_train.ipynb #c739e64b
 PRESETS = {
     'tiny': {'data': dict(n_train=64, render=64, n_test=12, test_size=(80, 64)),
              'segmentation': dict(size=32, epochs=8, bs=8, lr=1e-2),
-             'quality': dict(size=32, epochs=1, bs=8, lr=2e-3, n=16, per_image=2),
+             'quality': dict(size=32, epochs=1, bs=8, lr=2e-3, n=16, per_image=2, folds=2, fold_epochs=4, input='channels'),
              'landmarks': dict(size=32, epochs=1, bs=8, lr=5e-3)},
     'demo': {'data': dict(n_train=64, render=64, n_test=12, test_size=(320, 256)),
              'segmentation': dict(size=64, epochs=10, bs=8, lr=1e-2),
-             'quality': dict(size=64, epochs=4, bs=16, lr=2e-3, n=40, per_image=4),
+             'quality': dict(size=64, epochs=4, bs=16, lr=2e-3, n=40, per_image=4, folds=2, fold_epochs=6, input='channels'),
              'landmarks': dict(size=64, epochs=10, bs=8, lr=5e-3)},
     'cpu': {'data': dict(n_train=300, render=256, n_test=200, test_size=(320, 256)),
             'segmentation': dict(size=128, epochs=10, bs=8, lr=2e-3),
-            'quality': dict(size=128, epochs=5, bs=16, lr=2e-3, n=150, per_image=4),
+            'quality': dict(size=128, epochs=5, bs=16, lr=2e-3, n=150, per_image=4, folds=2, fold_epochs=6, input='channels'),
             'landmarks': dict(size=128, epochs=60, bs=8, lr=2e-3)},
     'gpu': {'data': dict(n_train=1200, render=256, n_test=200, test_size=(320, 256)),
             'segmentation': dict(size=160, epochs=24, bs=32, lr=2e-3),
-            'quality': dict(size=128, epochs=12, bs=64, lr=2e-3, n=400, per_image=4),
+            'quality': dict(size=128, epochs=12, bs=64, lr=2e-3, n=400, per_image=4, folds=3, fold_epochs=12, input='channels'),
             'landmarks': dict(size=160, epochs=40, bs=32, lr=2e-3)},
 }
 
@@ -51,7 +53,7 @@ def training_settings(preset:str='demo', # a key of `PRESETS`
             for k, v in values.items():
                 if k not in S[target]: raise ValueError(f"{target} has no setting {k!r}; it has {', '.join(S[target])}")
                 v = type(S[target][k])(v)
-                if not v > 0: raise ValueError(f"{target} {k} must be > 0, got {v}")
+                if not isinstance(v, str) and not v > 0: raise ValueError(f"{target} {k} must be > 0, got {v}")
                 S[target][k] = v
     return S
 
@@ -75,7 +77,7 @@ class EpochLines(Callback):
         print(f"{self.stage} epoch {log[0] + 1}/{self.n_epoch}: {vals}", file=sys.stderr, flush=True)
     def after_fit(self): self.learn.logger = self.old_logger
 
-# %% ../nbs/09_train.ipynb #3e6fc32e
+# %% ../nbs/09_train.ipynb #ed4878cc
 def _valid_metrics(learn) -> dict:
     "The last epoch's validation loss and metrics, by name."
     names = [n for n in learn.recorder.metric_names[1:] if n != 'time']     # after 'epoch': train_loss, valid_loss, metrics
@@ -88,62 +90,121 @@ def _fit(learn, stage:str, s:dict, progress:bool, cbs=()):
     with (nullcontext() if bars else learn.no_bar()), (nullcontext() if progress else learn.no_logging()):
         learn.fit_one_cycle(s['epochs'], s['lr'], cbs=cbs)
 
+def _oof_masks(items, s:dict, folds:int, epochs:int, seed:int, progress:bool, device=None) -> dict:
+    "{id: [(kind, mask)]}: U-Net outputs on training images from U-Nets that did not train on them (cross-fitting)."
+    tr = items[~items.is_valid].reset_index(drop=True)
+    fold = np.random.default_rng(seed).permutation(len(tr)) % folds
+    out = {i: [] for i in tr.id}
+    for f in range(folds):
+        sub = items[items.is_valid | items.id.isin(set(tr.id[fold != f]))].reset_index(drop=True)
+        dls = seg_dls(sub, size=s['size'], bs=s['bs'], seed=seed)
+        if device: dls.to(device)
+        mid = max(0, epochs // 2 - 1)
+        learn, snaps = seg_learner(dls), Snapshots({mid})
+        _fit(learn, f'segmentation fold {f + 1}/{folds}', {**s, 'epochs': epochs}, progress, [snaps])
+        final = {k: v.detach().clone() for k, v in learn.model.state_dict().items()}
+        held = tr[fold == f]
+        images = [read_item_image(r) for r in held.to_dict('records')]
+        for kind, state in (('unet_mid', snaps.states[mid]), ('unet', final)):
+            learn.model.load_state_dict(state)
+            for i, m in zip(held.id, predict_masks(learn, images, s['bs'])): out[i].append((kind, m))
+    return out
+
+def _fit_acceptance(seg, quality, landmarks, valid, bs:int) -> Acceptance:
+    "The acceptance model, fitted on the pipeline's results on held-out items, labelled by the CRL tolerance."
+    pipe = Pipeline(seg, quality, landmarks, bs=bs)
+    records = valid.to_dict('records')
+    sp = [float(r['mm_per_px']) if isinstance(r.get('mm_per_px'), (int, float)) and np.isfinite(r['mm_per_px']) else None for r in records]
+    res = pipe.measure_batch([(str(r['id']), read_item_image(r), s) for r, s in zip(records, sp)])
+    sigs, ok = [], []
+    for m, r, s in zip(res, records, sp):
+        if m.crown is None: continue                                          # no CRL: never accepted, nothing to learn
+        true = crl_px((r['crown_x'], r['crown_y']), (r['rump_x'], r['rump_y']))
+        sigs.append(m.signals)
+        ok.append(bool(crl_within_tolerance(m.crl_mm, true * s)) if s else abs(m.crl_px - true) <= TOLERANCE['pct'] / 100 * true)
+    return Acceptance.fit(sigs, ok)
+
 def train_models(dataset, # a data set folder with images, masks and crown/rump annotations
                  out, # the model folder to write
                  preset:str='demo', # a key of `PRESETS`
                  overrides:dict|None=None, # {stage or 'all': {setting: value}} on top of the preset
                  seed:int=0, # one seed for the split, the candidates and the weights
-                 valid_pct:float=0.2, # share of items for validation (unless meta.csv has a split column)
+                 valid_pct:float=0.2, # share of items held out: validation, and the acceptance model's fit
                  progress:bool=True, # bars on a terminal, one line per epoch elsewhere; False: quiet
                  device:str|None=None, # 'cpu', 'cuda' or 'cuda:K'; None: the GPU when there is one
                 ) -> dict:
-    "Train segmentation, quality and landmarks on one data set; export the three .pkl files and the manifest."
+    "Train segmentation, quality and landmarks on one data set, and fit the acceptance model; write the model folder."
     S = training_settings(preset, overrides)
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     t_all, info = time.time(), {}
     threads = set_threads()
     seed_everything(seed)
     items = assign_split(good_items(dataset, ('image', 'mask', 'points')), valid_pct, seed)
-    def learner(make, dls, *a):
+    def learner(make, dls, *a, **kw):
         if device: dls.to(device)
-        return make(dls, *a)
+        return make(dls, *a, **kw)
     def fit(learn, st, cbs=()):
         s, t0 = S[st], time.time()
         _fit(learn, st, s, progress, cbs)
         info[st] = {'arch': learn.crl_uls.arch, 'weights': learn.crl_uls.weights, **s,
                     'train_seconds': round(time.time() - t0, 1), 'valid': _valid_metrics(learn)}
         learn.export(out/f'{st}.pkl')
-    # 1. segmentation, keeping early weights for the quality candidates
+    # 1. segmentation
     s = S['segmentation']
     seg = learner(seg_learner, seg_dls(items, size=s['size'], bs=s['bs'], seed=seed))
-    snaps = Snapshots({max(0, s['epochs'] // 4 - 1), max(0, s['epochs'] // 2 - 1)})
-    fit(seg, 'segmentation', [snaps])
-    images = [read_item_image(r) for r in items.to_dict('records')]     # the DataLoaders' reader: cached, embedded labelme images too
-    unet = {i: [] for i in items.id}
-    final = {k: v.clone() for k, v in seg.model.state_dict().items()}
-    for st in [*snaps.states.values(), final]:
-        seg.model.load_state_dict(st)
-        for i, m in zip(items.id, predict_masks(seg, images, s['bs'])): unet[i].append(m)
-    # 2. quality: corruptions of the truth and the U-Net's outputs, labelled against the truth
-    q = S['quality']
-    src = items.sample(n=min(len(items), q['n']), random_state=seed)
+    fit(seg, 'segmentation')
+    # 2. quality: corruptions of the truth, and U-Net outputs on images the U-Net did not train on
+    q, t0 = S['quality'], time.time()
+    unet = _oof_masks(items, s, q['folds'], q['fold_epochs'], seed, progress, device)
+    va = items[items.is_valid]
+    for i, m in zip(va.id, predict_masks(seg, [read_item_image(r) for r in va.to_dict('records')], s['bs'])): unet[i] = [('unet', m)]
+    tr = items[~items.is_valid]
+    src = pd.concat([tr.sample(n=min(len(tr), q['n']), random_state=seed), va])
     cands = quality_items(src, out/'_candidates', q['per_image'], seed, unet)
-    ql = learner(quality_learner, quality_dls(cands, size=q['size'], bs=q['bs'], seed=seed))
+    t_cross = time.time() - t0
+    ql = learner(quality_learner, quality_dls(cands, size=q['size'], bs=q['bs'], seed=seed, input=q['input']), input=q['input'])
     fit(ql, 'quality')
-    info['quality']['candidates'] = {k: int(v) for k, v in cands.kind.value_counts().items()}
+    info['quality'].update(candidates={k: int(v) for k, v in cands.kind.value_counts().items()},
+                           candidates_good={k: int(v) for k, v in cands[cands.quality == 'good'].kind.value_counts().items()},
+                           cross_fit_seconds=round(t_cross, 1))
     # 3. landmarks on the masked images
     l = S['landmarks']
     lm = learner(landmark_learner, landmark_dls(items, size=l['size'], bs=l['bs'], seed=seed))
     fit(lm, 'landmarks')
-    va = items[items.is_valid]
     if len(va) and va.mm_per_px.notna().all():
         pred = predict_landmarks(lm, [read_item_image(r) for r in va.to_dict('records')], [read_item_mask(f) for f in va['mask']], l['bs'])
         e = landmark_errors(pred, va[['crown_x', 'crown_y', 'rump_x', 'rump_y']].to_numpy(float).reshape(-1, 2, 2), va.mm_per_px)
         info['landmarks']['valid'].update({f'median_abs_{c}': round(float(e[c].abs().median()), 3)
                                            for c in ('crown_err_mm', 'rump_err_mm', 'crl_err_mm', 'ga_err_days')})
+    # 4. the acceptance model, on the held-out items through the whole pipeline
+    acc = _fit_acceptance(seg, ql, lm, va, s['bs'])
+    acc.save(out)
     shutil.rmtree(out/'_candidates', ignore_errors=True)
     return write_manifest(out, {'device': run_device(), 'threads': threads, 'seed': seed, 'preset': preset,
                                 'overrides': overrides or {}, 'train_seconds': round(time.time() - t_all, 1),
                                 'training_data': {'dataset': str(Path(dataset).resolve()), 'items': len(items),
                                                   'valid_items': int(items.is_valid.sum()), 'phantom': 'ga_true_days' in items.columns},
+                                'acceptance_fit': {'kind': acc.kind, 'threshold': acc.threshold, **acc.fit_info},
                                 'models': info})
+
+# %% ../nbs/09_train.ipynb #abebe7d2
+def example_models(preset:str='tiny', # a key of `PRESETS`
+                   seed:int=0, # the training seed
+                  ) -> Path:
+    "A model folder trained on phantoms with `preset`, trained once and then reused from the user's cache."
+    import hashlib, os, crl_uls
+    from crl_uls.phantom import write_phantoms
+    h = hashlib.sha256(f'{preset}-{seed}'.encode())
+    for f in sorted(Path(crl_uls.__file__).parent.glob('*.py')): h.update(f.read_bytes())
+    root = Path(os.environ.get('XDG_CACHE_HOME') or Path.home()/'.cache')/'crl_uls'/'examples'/h.hexdigest()[:16]
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root/'.lock', 'w') as lock:
+        try: import fcntl; fcntl.flock(lock, fcntl.LOCK_EX)        # another process training the same folder: wait for it
+        except ImportError: pass
+        if not (root/'models'/MANIFEST).exists():
+            for old in root.parent.iterdir():             # folders trained by other versions of the library
+                if old != root and old.is_dir(): shutil.rmtree(old, ignore_errors=True)
+            D = training_settings(preset)['data']
+            write_phantoms(root/'data', D['n_train'], D['render'], seed=1, workers=1, progress=False)
+            train_models(root/'data', root/'models', preset, seed=seed, progress=False)
+    return root/'models'

@@ -25,20 +25,20 @@ def run(*cmd, cwd=ROOT, **kw):
     "Run a command, capturing text output."
     return subprocess.run(list(cmd), cwd=cwd, capture_output=True, text=True, timeout=600, **kw)
 
-def train_tiny(out, seed=0, **kw):
-    "Three tiny learners (the `tiny` preset, 64 phantoms of 64 px): enough to drive the tools, not to measure well."
+def train_tiny(out, seed=0, n=64, **kw):
+    "Three tiny learners (the `tiny` preset, `n` phantoms of 64 px): enough to drive the tools, not to measure well."
     from crl_uls.phantom import write_phantoms
     from crl_uls.train import train_models
     data = Path(out)/'data'
-    if not data.exists(): write_phantoms(data, 64, 64, seed=1, workers=1, progress=False)
+    if not data.exists(): write_phantoms(data, n, 64, seed=1, workers=1, progress=False)
     return train_models(data, Path(out)/'models', 'tiny', seed=seed, progress=False, **kw)
 
 @pytest.fixture(scope='session')
 def tiny_models(tmp_path_factory):
-    "A model folder with three tiny learners and their manifest, trained once per test session."
+    "A copy of the tiny example model folder (`crl_uls.train.example_models`: trained once per library version, then cached)."
+    from crl_uls.train import example_models
     d = tmp_path_factory.mktemp('tiny')
-    train_tiny(d)
-    return d/'models'
+    return Path(shutil.copytree(example_models('tiny'), d/'models'))
 
 @pytest.fixture(scope='session')
 def found(tiny_models):
@@ -56,3 +56,17 @@ def found(tiny_models):
         m = pipe.predict(p.image, p.mm_per_px)
         if m.crown is not None and not math.isnan(m.crl_mm): return p
     pytest.fail('the tiny models found no fetus in 16 phantoms: the tiny training settings no longer train a usable U-Net')
+
+def with_threshold(models, out, threshold:float) -> Path:
+    "A copy of a model folder whose acceptance threshold is `threshold` (0: every result accepted; above 1: none), re-vouched."
+    from crl_uls.pipeline import Acceptance, write_manifest
+    out = Path(shutil.copytree(models, out))
+    a = Acceptance.load(out); a.threshold = threshold; a.save(out)
+    write_manifest(out, {'note': f'acceptance threshold set to {threshold} for a test'})
+    return out
+
+@pytest.fixture(scope='session')
+def decided(tiny_models, tmp_path_factory):
+    "Two model folders sure to produce each decision: 'always' accepts every result, 'never' none."
+    d = tmp_path_factory.mktemp('decided')
+    return {'always': with_threshold(tiny_models, d/'always', 0.0), 'never': with_threshold(tiny_models, d/'never', 1.01)}

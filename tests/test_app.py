@@ -1,5 +1,5 @@
 "The web page end to end: served in its own process, driven by headless Chromium as a user drives it."
-import math, os, shutil, socket, subprocess, sys, time, urllib.request
+import contextlib, math, os, shutil, socket, subprocess, sys, time, urllib.request
 from pathlib import Path
 import pytest
 
@@ -32,15 +32,15 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
 
-@pytest.fixture(scope='module')
-def server(tiny_models, tmp_path_factory):
-    "The page on a free localhost port, in its own process, serving the tiny models (the outline's calipers); yields its URL."
-    port, log = _free_port(), tmp_path_factory.mktemp('app')/'server.log'
+@contextlib.contextmanager
+def _serve(models, log):
+    "The page on a free localhost port, in its own process, serving `models` (the outline's calipers); yields its URL."
+    port = _free_port()
     code = ('import sys; from crl_uls.app import launch; from crl_uls.pipeline import Pipeline; '
             "launch(Pipeline.load(sys.argv[1], points='geometric'), port=int(sys.argv[2]))")
     env = {**os.environ, 'GRADIO_ANALYTICS_ENABLED': 'False', 'NO_PROXY': '127.0.0.1,localhost', 'no_proxy': '127.0.0.1,localhost'}
     with open(log, 'w') as f:
-        proc = subprocess.Popen([sys.executable, '-c', code, str(tiny_models), str(port)], stdout=f, stderr=subprocess.STDOUT, env=env)
+        proc = subprocess.Popen([sys.executable, '-c', code, str(models), str(port)], stdout=f, stderr=subprocess.STDOUT, env=env)
     url, opener = f'http://127.0.0.1:{port}/', urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
         t = time.time()
@@ -56,6 +56,11 @@ def server(tiny_models, tmp_path_factory):
         proc.terminate()
         try: proc.wait(20)
         except subprocess.TimeoutExpired: proc.kill(); proc.wait()
+
+@pytest.fixture(scope='module')
+def server(decided, tmp_path_factory):
+    "The page serving tiny models that accept every result."
+    with _serve(decided['always'], tmp_path_factory.mktemp('app')/'server.log') as url: yield url
 
 @pytest.fixture(scope='module')
 def scan(found, tmp_path_factory):
@@ -78,30 +83,41 @@ def _upload(page, url, path, mm_per_px=None):
 
 def _text(page, elem_id): return page.locator(f'#{elem_id} textarea, #{elem_id} input').first.input_value()
 
-def _shows(page, url, path, mm_per_px, tiny_models):
+def _shows(page, url, path, mm_per_px, models):
     "Upload `path` (typing `mm_per_px` unless None), then check the page shows what `Pipeline.predict` gives."
     from crl_uls.pipeline import Pipeline
     from crl_uls.app import ga_text
     status = _upload(page, url, path, mm_per_px)
     assert status.startswith(f'Measured {Path(path).name} in '), status
     shown, ga, quality = _text(page, 'crl'), _text(page, 'ga'), page.locator('#quality').inner_text()
-    m = Pipeline.load(tiny_models, points='geometric').predict(path, mm_per_px=mm_per_px)
+    m = Pipeline.load(models, points='geometric').predict(path, mm_per_px=mm_per_px)
     assert not math.isnan(m.crl_mm) and shown.endswith(' mm'), (shown, m.crl_mm)     # the `found` phantom: a CRL in mm
     assert abs(float(shown.split()[0]) - m.crl_mm) <= 0.05 + 1e-6, (shown, m.crl_mm)  # to the 0.1 mm the page shows
     assert ga == ga_text(m) and ga
     assert m.quality.capitalize() in quality
     assert page.locator('#overlay img').count() >= 1
+    from crl_uls.app import decision_text
+    assert _text(page, 'decision') == decision_text(m), (_text(page, 'decision'), decision_text(m))
     return m
 
-def test_page_shows_the_pipelines_crl(browser, server, scan, tiny_models):
+def test_page_shows_the_pipelines_crl(browser, server, scan, decided):
     page = browser.new_page()
-    try: _shows(page, server, scan[0], 0.3, tiny_models)
+    try: m = _shows(page, server, scan[0], 0.3, decided['always'])
     finally: page.close()
+    assert m.accepted
 
-def test_dicom_with_the_spacing_box_untouched(browser, server, scan, tiny_models):
+def test_page_says_check_this(browser, scan, decided, tmp_path):
+    "A result the tool does not accept says CHECK THIS on the page, with the banner on the overlay."
+    with _serve(decided['never'], tmp_path/'server.log') as url:
+        page = browser.new_page()
+        try: m = _shows(page, url, scan[0], 0.3, decided['never'])
+        finally: page.close()
+    assert not m.accepted
+
+def test_dicom_with_the_spacing_box_untouched(browser, server, scan, decided):
     "A DICOM measured as the page opens (the box as Gradio shows it): the file's own spacing, not an error."
     page = browser.new_page()
-    try: m = _shows(page, server, scan[1], None, tiny_models)
+    try: m = _shows(page, server, scan[1], None, decided['always'])
     finally: page.close()
     from crl_uls.data import read_dicom
     assert m.mm_per_px == read_dicom(scan[1]).mm_per_px

@@ -111,3 +111,36 @@ def test_measuring_uses_the_chosen_thread_count(tiny_models):
     assert r.returncode == 0 and r.stdout.split()[-1] == '1', r.stdout + r.stderr
     man = json.loads((tiny_models/'manifest.json').read_text())
     assert man['threads'] == int(os.environ['CRL_ULS_THREADS'])
+
+def test_rows_carry_the_decision_in_both_states(decided, found, tmp_path):
+    "Every row has accepted and p_ok; a result not accepted says CHECK first and its overlay has the CHECK banner."
+    import cv2
+    from crl_uls.data import write_png
+    from crl_uls.pipeline import CHECK_RGB
+    f = write_png(tmp_path/'found.png', found.image)
+    rows = {}
+    for k, models in decided.items():
+        out = tmp_path/f'{k}.csv'
+        r = run(venv_tool('crl-uls'), 'predict', str(models), str(f), '--mm-per-px', str(found.mm_per_px), '--points', 'geometric',
+                '--out', str(out), '--overlays', str(tmp_path/k), '--quiet')
+        assert r.returncode == 0, r.stderr
+        rows[k] = next(csv.DictReader(open(out)))
+        rows[k]['banner'] = tuple(cv2.imread(str(tmp_path/k/'found.png'))[-3, 20][::-1])
+    a, n = rows['always'], rows['never']
+    assert (a['accepted'], n['accepted']) == ('True', 'False')
+    assert a['p_ok'] == n['p_ok'] and 0 <= float(a['p_ok']) <= 1        # the same p_ok; only the threshold differs
+    assert n['warnings'].startswith('CHECK: not accepted') and not a['warnings'].startswith('CHECK')
+    assert n['banner'] == CHECK_RGB and a['banner'] != CHECK_RGB
+
+def test_evaluate_reports_faulty_items_and_scores_the_rest(tiny_models, tmp_path):
+    from crl_uls.phantom import write_phantoms
+    meta = write_phantoms(tmp_path/'set', 6, 64, seed=21, workers=1, progress=False)
+    (tmp_path/'set'/'images'/f'{meta.id[0]}.png').unlink()
+    (tmp_path/'set'/'annotations'/f'{meta.id[1]}.json').write_text('not json')
+    r = run(venv_tool('crl-uls'), 'evaluate', str(tiny_models), str(tmp_path/'set'), '--out', str(tmp_path/'rep'), '--quiet')
+    assert r.returncode == 1, r.stderr                                  # some items could not be evaluated
+    assert f'{meta.id[0]}: not evaluated: missing_image' in r.stdout and f'{meta.id[1]}: not evaluated: bad_annotation' in r.stdout
+    assert '4 images:' in r.stdout and 'limits of agreement' in r.stdout, r.stdout
+    summary = json.loads((tmp_path/'rep'/'summary.json').read_text())
+    assert summary['images'] == 4 and set(summary['skipped']) == set(meta.id[:2])
+    assert {'results.csv', 'bland_altman.png', 'risk_coverage.png', 'worst.png'} <= {p.name for p in (tmp_path/'rep').iterdir()}

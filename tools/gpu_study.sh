@@ -1,7 +1,7 @@
 #!/bin/sh
 # The full study on a lent GPU machine (its python3 has torch; fastai and the rest travel as wheels in .whl/).
 # Runs the study chapter with the gpu preset and packs the executed notebook and study/ into $OUT.
-# STUDY_TIMEOUT=560 (seconds) sets the time limit.
+# STUDY_TIMEOUT=540 (seconds) sets the time limit.
 # The wheels (pure Python but plum-dispatch; the device's python3 is 3.12 and has torch, numpy, pandas, sklearn, rich):
 #   echo /.whl/ >> .git/info/exclude; mkdir -p .whl; cd .whl; python3 -m pip download --no-deps --only-binary=:all: \
 #     --python-version 3.12 --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
@@ -16,7 +16,7 @@ export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 CRL_ULS_PRESET=gpu CRL_ULS_T
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 python3 -c "import torch, fastai, crl_uls.pipeline; print('torch', torch.__version__, 'fastai', fastai.__version__, torch.cuda.get_device_name(0))" || exit 1
 start=$(date +%s)
-timeout -k 10 ${STUDY_TIMEOUT:-470} python3 tools/run_notebooks.py nbs/12_study.ipynb
+timeout -k 10 ${STUDY_TIMEOUT:-540} python3 tools/run_notebooks.py nbs/13_study.ipynb
 echo "notebooks: exit $? after $(( $(date +%s) - start )) s"
-tar czf ${OUT:-/tmp}/results.tgz nbs/12_study.ipynb study 2>&1
+tar czf ${OUT:-/tmp}/results.tgz nbs/13_study.ipynb study 2>&1
 ls -la ${OUT:-/tmp}

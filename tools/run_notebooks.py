@@ -1,6 +1,6 @@
 """Execute notebooks in place, keeping their outputs (for committed full-run outputs).
 
-    CRL_ULS_PRESET=gpu python tools/run_notebooks.py nbs/12_study.ipynb [--parallel] [--into DIR]
+    CRL_ULS_PRESET=gpu python tools/run_notebooks.py nbs/13_study.ipynb [--parallel] [--into DIR]
 
 Each notebook runs in its own process with nbs/ as the working directory (as under nbdev_test);
 the notebook is written after every cell, so a run that stops keeps the outputs it reached.
