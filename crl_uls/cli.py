@@ -320,8 +320,8 @@ def make_parser() -> argparse.ArgumentParser:
     r.add_argument('--labelme', metavar='DIR', help='write crown and rump as labelme JSON per input')
     r.add_argument('--json', action='store_true', help='print one JSON object per input')
     r.add_argument('--points', choices=['auto', 'learned', 'geometric'], default='auto',
-                   help='calipers: the learned points, the mask extremes named by them, or auto: the extremes where the two agree, '
-                        'else the learned (default auto)')
+                   help="calipers: the learned points, the outline's extremes named by them, or auto: the extremes, and no CRL "
+                        "when neither can be trusted (default auto)")
     r.add_argument('--formula', default='intergrowth', choices=list(FORMULAS), help='dating formula (default intergrowth)')
     r.add_argument('--bs', type=int, default=16, help='images per batch (default 16)')
     r.add_argument('--trust', action='store_true', help='load .pkl files that do not match the manifest (loading a .pkl runs code)')

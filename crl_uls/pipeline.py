@@ -203,6 +203,7 @@ class Acceptance:
     def reasons(self, sig:dict, n:int=2) -> list[str]:
         "In words, the (at most `n`) signals that pull `p_ok` down most."
         if self.kind == 'p_good': return [_WHY['p_good']] if sig.get('p_good', 1) < self.threshold else []
+        if not self.features: return ['the learners were not tested on enough held-out images to tell right results from wrong']
         pull = np.array(self.coef) * self._z(sig)
         return [_WHY.get(self.features[i], self.features[i]) for i in np.argsort(pull)[:n] if pull[i] < -0.25]
 
@@ -221,12 +222,17 @@ class Acceptance:
     @classmethod
     def fit(cls, signals:list, # one dict of signals per held-out result
             ok:list, # whether each result's CRL was within tolerance
-            threshold:float=0.5, features:tuple=SIGNALS) -> Acceptance:
-        "Fit `p_ok` to held-out results (logistic regression on standardised signals); with too few, or one outcome only, `p_good` alone."
+            threshold:float=0.5, features:tuple=SIGNALS,
+            min_each:int=5, # fewer right or wrong results than this: p_ok is the share of right ones, for every result
+           ) -> Acceptance:
+        "Fit `p_ok` to held-out results (logistic regression on standardised signals); with too few of either outcome, their base rate."
         ok = np.asarray(ok, bool)
         info = {'images': int(len(ok)), 'within_tolerance': int(ok.sum())}
-        if len(ok) < 10 or ok.all() or not ok.any():
-            return cls(threshold=threshold, fit_info={**info, 'note': 'too few held-out results, or one outcome only: p_ok is p_good'})
+        if min(ok.sum(), (~ok).sum()) < min_each or len(ok) < 8 * min_each:
+            rate = float(np.clip(ok.mean() if len(ok) else 0.0, 0.01, 0.99))
+            return cls((), (), (), (), float(np.log(rate / (1 - rate))), threshold, 'logistic',
+                       {**info, 'note': f'too few held-out results (fewer than {8 * min_each}, or fewer than {min_each} right or wrong) '
+                                        'to tell right from wrong: p_ok is the share within tolerance'})
         from sklearn.linear_model import LogisticRegression
         from sklearn.metrics import roc_auc_score
         X = np.array([[float(s.get(f, np.nan)) for f in features] for s in signals])
@@ -294,7 +300,7 @@ def finish(name:str, image:np.ndarray, mask:np.ndarray, quality:tuple|None, lear
            'flip_pts_pct': min(100 * flip_gap / span, 100.0) if span > 0 else 100.0,
            'edge': float(any(c.name == 'whole fetus in view' and not c.passed for c in geo_criteria))}
     if points != 'auto': m.points = points
-    else: m.points = 'geometric' if pct <= disagree_pct else 'learned' if not off else 'none' if distrust else 'geometric'
+    else: m.points = 'none' if off and distrust and pct > disagree_pct else 'geometric'
     if m.quality == 'bad': m.warnings.append(f'segmentation judged Bad (p_good {m.quality_prob:.2f}): check the picture before using the CRL')
     if m.points == 'none':
         m.criteria = geo_criteria
@@ -327,7 +333,7 @@ class Pipeline:
     def __init__(self, seg, quality, landmarks, # the three fastai learners
                  manifest:dict|None=None, # the model folder's manifest
                  formula:str='intergrowth', # the dating formula
-                 points:str='auto', # 'auto': the mask extremes named by the learned points where the two agree, else the learned; or always 'learned' or 'geometric'
+                 points:str='auto', # 'auto': the outline's extremes named by the learned points (none when neither can be trusted); or always 'learned' or 'geometric'
                  bs:int=16, # images per batch
                  disagree_pct:float=10.0, # warn when the two point sets differ by more than this % of the CRL
                  acceptance:Acceptance|None=None, # the tool's judgement (`acceptance.json`); None: the Good/Bad probability alone
