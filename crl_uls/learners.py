@@ -30,8 +30,6 @@ def cached_weights(arch:str, # torchvision architecture name, e.g. 'resnet34'
     p = Path(torch.hub.get_dir())/'checkpoints'/url.rsplit('/', 1)[-1]
     return p if p.exists() else None
 
-_WARNED = set()
-
 def use_pretrained(arch:str, # torchvision architecture name
                    pretrained:bool|None=None, # None: use cached ImageNet weights when present
                   ) -> bool:
@@ -40,8 +38,7 @@ def use_pretrained(arch:str, # torchvision architecture name
     if pretrained and not have:
         raise FileNotFoundError(f"ImageNet weights for {arch} are not in the torch cache ({cached_weights.__doc__}); "
                                 "pass pretrained=None to train from random initialisation")
-    if pretrained is None and not have and arch not in _WARNED:
-        _WARNED.add(arch)                          # once per architecture and process, however many learners are built
+    if pretrained is None and not have:           # Python shows it once per process; a test that records warnings sees each
         warnings.warn(f"no cached ImageNet weights for {arch}: training from random initialisation")
     return bool(have if pretrained is None else pretrained)
 
