@@ -14,8 +14,8 @@ import numpy as np
 warnings.filterwarnings('ignore', message=r'`torch.jit.script` is deprecated', category=FutureWarning)
 
 # %% auto #0
-__all__ = ['Point', 'check_spacing', 'Landmarks', 'seed_everything', 'usable_cores', 'free_cores', 'set_threads', 'show_progress',
-           'run_device']
+__all__ = ['Point', 'check_spacing', 'Landmarks', 'seed_everything', 'usable_cores', 'busy_elsewhere', 'free_cores',
+           'set_threads', 'show_progress', 'run_device']
 
 # %% ../nbs/00_core.ipynb #f66cb530
 class Point(NamedTuple):
@@ -84,9 +84,25 @@ def usable_cores() -> int:
     except (OSError, ValueError): pass
     return max(1, n)
 
-def free_cores(load:float|None=None, # the one-minute load average (default: the system's)
+def busy_elsewhere(window:float=0.25, # seconds to watch
+                  ) -> float|None:
+    "Cores that other processes kept busy over the next `window` seconds (Linux `/proc`); None where it cannot be read."
+    import time
+    def sample():
+        with open('/proc/stat') as f: v = [int(x) for x in f.readline().split()[1:9]]
+        with open('/proc/self/stat') as f: s = f.read().rsplit(')', 1)[1].split()
+        busy = sum(v) - v[3] - v[4]                          # all but idle and iowait
+        return busy, int(s[11]) + int(s[12]), time.monotonic()  # this process's user + system time (all its threads)
+    try:
+        b0, m0, t0 = sample(); time.sleep(window); b1, m1, t1 = sample()
+        hz = os.sysconf('SC_CLK_TCK')
+    except (OSError, ValueError, IndexError, AttributeError): return None
+    return max(0.0, ((b1 - b0) - (m1 - m0)) / hz / max(t1 - t0, 1e-3))
+
+def free_cores(load:float|None=None, # cores busy with other work (default: `busy_elsewhere()`, else the load average)
               ) -> int:
     "Usable cores that other processes are not busy on: `usable_cores()` less the load, at least 1."
+    if load is None: load = busy_elsewhere()
     if load is None:
         try: load = os.getloadavg()[0]
         except (OSError, AttributeError): load = 0.0
