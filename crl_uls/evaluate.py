@@ -37,6 +37,8 @@ def risk_coverage(p_ok, # the tool's p_ok per result
     p, e = np.asarray(p_ok, float), np.asarray(err_mm, float)
     order = np.argsort(-np.nan_to_num(p, nan=-1), kind='stable'); p, e = p[order], e[order]
     rows = []
+    if len(e) < 2:                                        # no limits of agreement from fewer than two results
+        return pd.DataFrame(rows, columns=['coverage', 'threshold', 'bias_mm', 'loa_half_mm', 'p95_abs_err_mm'])
     for c in np.linspace(1 / steps, 1, steps):
         k = max(2, int(round(c * len(e))))
         bias, half = limits_of_agreement(e[:k])
