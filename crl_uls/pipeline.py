@@ -17,7 +17,7 @@ from .quality import guideline_criteria
 from .segmentation import geometric_points
 
 # %% auto #0
-__all__ = ['STAGES', 'MANIFEST', 'ACCEPTANCE', 'MAX_SIDE', 'SIGNALS', 'ROW_COLS', 'GEOMETRIC_RGB', 'CHECK_RGB',
+__all__ = ['STAGES', 'MANIFEST', 'ACCEPTANCE', 'MAX_SIDE', 'SIGNALS', 'ROW_COLS', 'MIN_QUALITY_AUC', 'GEOMETRIC_RGB', 'CHECK_RGB',
            'UntrustedModelError', 'file_sha256', 'versions', 'write_manifest', 'verify_models', 'expand_inputs',
            'load_input', 'Measurement', 'Acceptance', 'finish', 'Pipeline', 'draw_overlay', 'overlay_lines',
            'naive_measure', 'benchmark']
@@ -245,6 +245,8 @@ class Acceptance:
                    float(lr.intercept_[0]), threshold, 'logistic', info)
 
 # %% ../nbs/08_pipeline.ipynb #973eee50
+MIN_QUALITY_AUC = 0.6     # a Good/Bad learner below this validation ROC AUC cannot withhold a CRL
+
 def _implausible(mask:np.ndarray, learned, geometric, tol:float) -> list[str]:
     "Why learned crown and rump cannot be calipers: off the image, over `tol` px off the fetus outline, or both at one end."
     h, w = mask.shape[:2]
@@ -278,6 +280,7 @@ def finish(name:str, image:np.ndarray, mask:np.ndarray, quality:tuple|None, lear
            signals:dict|None=None, # the segmentation's own signals (`mask_signals`, `flip_dice`)
            flip_learned=None, # the landmark model's points on the mirror image (mirrored back), or None
            acceptance:Acceptance|None=None, # the acceptance model (default: the Good/Bad probability alone)
+           quality_trusted:bool=True, # False: a Bad judgement never withholds the CRL (a Good/Bad learner at chance on its validation set)
           ) -> Measurement:
     "One image's measurement from its mask, quality and learned points, with the tool's own judgement of it."
     h, w = image.shape[:2]
@@ -293,7 +296,7 @@ def finish(name:str, image:np.ndarray, mask:np.ndarray, quality:tuple|None, lear
     pct = 100 * gap / span if span > 0 else math.inf          # the disagreement, as a share of the outline's crown-rump extent
     off = _implausible(mask, (lc, lr), (gc, gr), max(tol, 1.0))
     geo_criteria = guideline_criteria(mask, gc, gr, image)
-    distrust = ([f'segmentation judged Bad (p_good {m.quality_prob:.2f})'] if m.quality == 'bad' else []) + \
+    distrust = ([f'segmentation judged Bad (p_good {m.quality_prob:.2f})'] if m.quality == 'bad' and quality_trusted else []) + \
                ['fetus cut by the edge of the image' for c in geo_criteria if c.name == 'whole fetus in view' and not c.passed]
     flip_gap = (max(math.dist(lc, flip_learned[0]), math.dist(lr, flip_learned[1])) if flip_learned is not None else math.nan)
     sig = {**dict.fromkeys(SIGNALS, math.nan), **(signals or {}), 'p_good': m.quality_prob, 'gap_pct': min(pct, 100.0), 'off': float(bool(off)),
@@ -301,7 +304,8 @@ def finish(name:str, image:np.ndarray, mask:np.ndarray, quality:tuple|None, lear
            'edge': float(any(c.name == 'whole fetus in view' and not c.passed for c in geo_criteria))}
     if points != 'auto': m.points = points
     else: m.points = 'none' if off and distrust and pct > disagree_pct else 'geometric'
-    if m.quality == 'bad': m.warnings.append(f'segmentation judged Bad (p_good {m.quality_prob:.2f}): check the picture before using the CRL')
+    if m.quality == 'bad': m.warnings.append(f'segmentation judged Bad (p_good {m.quality_prob:.2f}): check the picture before using the CRL' +
+                                             ('' if quality_trusted else ' (the Good/Bad learner was no better than chance on its validation set)'))
     if m.points == 'none':
         m.criteria = geo_criteria
         m.warnings.append(f"no CRL: learned points unusable ({', '.join(off)}) and the outline untrusted ({'; '.join(distrust)}): "
@@ -343,6 +347,8 @@ class Pipeline:
         self.seg, self.quality, self.landmarks, self.manifest = seg, quality, landmarks, manifest or {}
         self.formula, self.points, self.bs, self.disagree_pct = formula, points, bs, disagree_pct
         self.acceptance, self.tta = acceptance or Acceptance(), tta
+        auc = getattr(getattr(quality, 'crl_uls', None), 'extra', {}).get('valid', {}).get('roc_auc_score')
+        self.quality_trusted = auc is None or bool(auc >= MIN_QUALITY_AUC)   # None: a model folder from before the record
         self.timings = {k: 0.0 for k in ('read', 'segmentation', 'quality', 'landmarks', 'measure')}   # seconds per stage
 
     @classmethod
@@ -388,7 +394,7 @@ class Pipeline:
         out = []
         for (name, img, sp), x, mk, q, pt, fp, sg, s in zip(items, work, masks, quals, pts, fpts, sigs, scales):
             kw = dict(formula=self.formula, points=self.points, disagree_pct=self.disagree_pct, signals=sg, flip_learned=fp,
-                      acceptance=self.acceptance)
+                      acceptance=self.acceptance, quality_trusted=self.quality_trusted)
             if s == 1: out.append(finish(name, img, mk, q, pt, sp, **kw)); continue
             # measured on the shrunk copy (criteria are scale-free); points, CRL in px and the mask go back to the original frame
             spw = None if sp is None else tuple(v / s for v in check_spacing(sp))
@@ -505,7 +511,7 @@ def naive_measure(pipe:Pipeline, image:np.ndarray, mm_per_px=None) -> Measuremen
     pts, fp = pts_of(x), None
     if pipe.tta: fp = pts_of(mirror(x)); fp[:, 0] = w - 1 - fp[:, 0]
     return finish('<array>', image, mask, ('good' if pg >= 0.5 else 'bad', pg), pts, mm_per_px, pipe.formula, pipe.points,
-                  pipe.disagree_pct, signals=sig, flip_learned=fp, acceptance=pipe.acceptance)
+                  pipe.disagree_pct, signals=sig, flip_learned=fp, acceptance=pipe.acceptance, quality_trusted=pipe.quality_trusted)
 
 def benchmark(pipe:Pipeline, images:list, # 8-bit grey images
               mm_per_px=None, n_naive:int|None=None, # how many images the naive chain measures (default all)
