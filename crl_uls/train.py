@@ -4,7 +4,7 @@
 
 # %% ../nbs/09_train.ipynb #ec14fd09
 from __future__ import annotations
-import copy, shutil, sys, time
+import copy, dataclasses, shutil, sys, time
 from contextlib import nullcontext
 from pathlib import Path
 from fastai.callback.core import Callback
@@ -12,10 +12,10 @@ import numpy as np, pandas as pd
 from .core import seed_everything, run_device, set_threads, show_progress
 from .biometry import crl_px, crl_within_tolerance, TOLERANCE
 from .data import good_items, assign_split
-from .learners import seg_dls, quality_dls, landmark_dls, read_item_image, read_item_mask
+from .learners import seg_dls, quality_dls, landmark_dls, read_item_image, read_item_mask, cached_weights
 from .segmentation import seg_learner, predict_masks
 from .quality import quality_items, quality_learner
-from .landmarks import landmark_learner, predict_landmarks, landmark_errors
+from .landmarks import landmark_learner, predict_landmarks, landmark_errors, limits_of_agreement
 from .pipeline import STAGES, MANIFEST, Acceptance, Pipeline, write_manifest
 
 # %% auto #0
@@ -24,21 +24,21 @@ __all__ = ['PRESETS', 'training_settings', 'Snapshots', 'EpochLines', 'train_mod
 # %% ../nbs/09_train.ipynb #c739e64b
 PRESETS = {
     'tiny': {'data': dict(n_train=64, render=64, n_test=12, test_size=(80, 64)),
-             'segmentation': dict(size=32, epochs=8, bs=8, lr=1e-2),
-             'quality': dict(size=32, epochs=1, bs=8, lr=2e-3, n=16, per_image=2, folds=2, fold_epochs=4, input='channels'),
-             'landmarks': dict(size=32, epochs=1, bs=8, lr=5e-3)},
-    'demo': {'data': dict(n_train=64, render=64, n_test=12, test_size=(320, 256)),
-             'segmentation': dict(size=64, epochs=10, bs=8, lr=1e-2),
-             'quality': dict(size=64, epochs=4, bs=16, lr=2e-3, n=40, per_image=4, folds=2, fold_epochs=6, input='channels'),
-             'landmarks': dict(size=64, epochs=10, bs=8, lr=5e-3)},
+             'segmentation': dict(arch='resnet34', size=32, epochs=8, bs=8, lr=1e-2, last_cross=True, warm_size=32, warm_epochs=0, warm_lr=1e-2),
+             'quality': dict(arch='vgg16_bn', size=32, epochs=1, bs=8, lr=2e-3, n=16, per_image=2, folds=2, fold_epochs=4, input='channels'),
+             'landmarks': dict(arch='resnet34', size=32, epochs=1, bs=8, lr=5e-3)},
+    'demo': {'data': dict(n_train=128, render=256, n_test=24, test_size=(320, 256)),
+             'segmentation': dict(arch='resnet34', size=64, epochs=10, bs=8, lr=3e-3, last_cross=False, warm_size=64, warm_epochs=0, warm_lr=3e-3),
+             'quality': dict(arch='vgg16_bn', size=64, epochs=2, bs=16, lr=2e-3, n=40, per_image=2, folds=2, fold_epochs=3, input='channels'),
+             'landmarks': dict(arch='resnet18', size=64, epochs=6, bs=8, lr=5e-3)},
     'cpu': {'data': dict(n_train=300, render=256, n_test=200, test_size=(320, 256)),
-            'segmentation': dict(size=128, epochs=10, bs=8, lr=2e-3),
-            'quality': dict(size=128, epochs=5, bs=16, lr=2e-3, n=150, per_image=4, folds=2, fold_epochs=6, input='channels'),
-            'landmarks': dict(size=128, epochs=60, bs=8, lr=2e-3)},
+            'segmentation': dict(arch='resnet34', size=128, epochs=3, bs=8, lr=1e-3, last_cross=False, warm_size=64, warm_epochs=20, warm_lr=3e-3),
+            'quality': dict(arch='vgg16_bn', size=64, epochs=6, bs=16, lr=2e-3, n=150, per_image=2, folds=2, fold_epochs=10, input='channels'),
+            'landmarks': dict(arch='resnet34', size=64, epochs=20, bs=8, lr=3e-3)},
     'gpu': {'data': dict(n_train=1200, render=256, n_test=200, test_size=(320, 256)),
-            'segmentation': dict(size=160, epochs=24, bs=32, lr=2e-3),
-            'quality': dict(size=128, epochs=12, bs=64, lr=2e-3, n=400, per_image=4, folds=3, fold_epochs=12, input='channels'),
-            'landmarks': dict(size=160, epochs=40, bs=32, lr=2e-3)},
+            'segmentation': dict(arch='resnet34', size=160, epochs=24, bs=32, lr=2e-3, last_cross=True, warm_size=160, warm_epochs=0, warm_lr=2e-3),
+            'quality': dict(arch='vgg16_bn', size=128, epochs=12, bs=64, lr=2e-3, n=400, per_image=4, folds=3, fold_epochs=12, input='channels'),
+            'landmarks': dict(arch='resnet34', size=160, epochs=40, bs=32, lr=2e-3)},
 }
 
 def training_settings(preset:str='demo', # a key of `PRESETS`
@@ -52,8 +52,15 @@ def training_settings(preset:str='demo', # a key of `PRESETS`
         for target in (STAGES if st == 'all' else [st]):
             for k, v in values.items():
                 if k not in S[target]: raise ValueError(f"{target} has no setting {k!r}; it has {', '.join(S[target])}")
+                if isinstance(S[target][k], bool) and isinstance(v, str):
+                    if v.lower() not in ('true', 'false', '1', '0'): raise ValueError(f"{target} {k} must be true or false, got {v!r}")
+                    v = v.lower() in ('true', '1')
                 v = type(S[target][k])(v)
-                if not isinstance(v, str) and not v > 0: raise ValueError(f"{target} {k} must be > 0, got {v}")
+                if not isinstance(v, (str, bool)) and not (v >= 0 if k == 'warm_epochs' else v > 0):
+                    raise ValueError(f"{target} {k} must be {'>= 0' if k == 'warm_epochs' else '> 0'}, got {v}")
+                if k == 'arch':
+                    try: cached_weights(v)
+                    except ValueError as err: raise ValueError(f"{target}: {err}") from None
                 S[target][k] = v
     return S
 
@@ -97,11 +104,11 @@ def _oof_masks(items, s:dict, folds:int, epochs:int, seed:int, progress:bool, de
     out = {i: [] for i in tr.id}
     for f in range(folds):
         sub = items[items.is_valid | items.id.isin(set(tr.id[fold != f]))].reset_index(drop=True)
-        dls = seg_dls(sub, size=s['size'], bs=s['bs'], seed=seed)
+        dls = seg_dls(sub, size=s['warm_size'] if s['warm_epochs'] else s['size'], bs=s['bs'], seed=seed)   # the cheap size
         if device: dls.to(device)
         mid = max(0, epochs // 2 - 1)
-        learn, snaps = seg_learner(dls), Snapshots({mid})
-        _fit(learn, f'segmentation fold {f + 1}/{folds}', {**s, 'epochs': epochs}, progress, [snaps])
+        learn, snaps = seg_learner(dls, arch=s['arch'], last_cross=s['last_cross']), Snapshots({mid})
+        _fit(learn, f'segmentation fold {f + 1}/{folds}', {**s, 'epochs': epochs, 'lr': s['warm_lr'] if s['warm_epochs'] else s['lr']}, progress, [snaps])
         final = {k: v.detach().clone() for k, v in learn.model.state_dict().items()}
         held = tr[fold == f]
         images = [read_item_image(r) for r in held.to_dict('records')]
@@ -110,19 +117,24 @@ def _oof_masks(items, s:dict, folds:int, epochs:int, seed:int, progress:bool, de
             for i, m in zip(held.id, predict_masks(learn, images, s['bs'])): out[i].append((kind, m))
     return out
 
-def _fit_acceptance(seg, quality, landmarks, valid, bs:int) -> Acceptance:
-    "The acceptance model, fitted on the pipeline's results on held-out items, labelled by the CRL tolerance."
+def _fit_acceptance(seg, quality, landmarks, valid, bs:int) -> tuple[Acceptance, dict]:
+    "The acceptance model, fitted on the pipeline's results on held-out items (labelled by the CRL tolerance), and those results' figures."
     pipe = Pipeline(seg, quality, landmarks, bs=bs)
     records = valid.to_dict('records')
     sp = [float(r['mm_per_px']) if isinstance(r.get('mm_per_px'), (int, float)) and np.isfinite(r['mm_per_px']) else None for r in records]
     res = pipe.measure_batch([(str(r['id']), read_item_image(r), s) for r, s in zip(records, sp)])
-    sigs, ok = [], []
+    sigs, ok, err = [], [], []
     for m, r, s in zip(res, records, sp):
         if m.crown is None: continue                                          # no CRL: never accepted, nothing to learn
         true = crl_px((r['crown_x'], r['crown_y']), (r['rump_x'], r['rump_y']))
         sigs.append(m.signals)
         ok.append(bool(crl_within_tolerance(m.crl_mm, true * s)) if s else abs(m.crl_px - true) <= TOLERANCE['pct'] / 100 * true)
-    return Acceptance.fit(sigs, ok)
+        if s: err.append(m.crl_mm - true * s)
+    bias, half = limits_of_agreement(err)
+    r3 = lambda v: None if not np.isfinite(v) else round(float(v), 3)
+    held = {'images': len(records), 'with_crl': len(ok), 'within_tolerance': int(sum(ok)),
+            'median_abs_crl_err_mm': r3(np.median(np.abs(err))) if err else None, 'crl_bias_mm': r3(bias), 'crl_loa_half_mm': r3(half)}
+    return Acceptance.fit(sigs, ok), held
 
 def train_models(dataset, # a data set folder with images, masks and crown/rump annotations
                  out, # the model folder to write
@@ -143,16 +155,23 @@ def train_models(dataset, # a data set folder with images, masks and crown/rump 
     def learner(make, dls, *a, **kw):
         if device: dls.to(device)
         return make(dls, *a, **kw)
-    def fit(learn, st, cbs=()):
-        s, t0 = S[st], time.time()
+    def fit(learn, st, cbs=(), t0=None):
+        s, t0 = S[st], t0 or time.time()
         _fit(learn, st, s, progress, cbs)
         info[st] = {'arch': learn.crl_uls.arch, 'weights': learn.crl_uls.weights, **s,
                     'train_seconds': round(time.time() - t0, 1), 'valid': _valid_metrics(learn)}
+        learn.crl_uls.extra['valid'] = info[st]['valid']      # the learner carries its validation figures (the pipeline reads the quality's)
         learn.export(out/f'{st}.pkl')
     # 1. segmentation
-    s = S['segmentation']
-    seg = learner(seg_learner, seg_dls(items, size=s['size'], bs=s['bs'], seed=seed))
-    fit(seg, 'segmentation')
+    s, t0 = S['segmentation'], time.time()
+    first = s['warm_size'] if s['warm_epochs'] else s['size']
+    seg = learner(seg_learner, seg_dls(items, size=first, bs=s['bs'], seed=seed), arch=s['arch'], last_cross=s['last_cross'])
+    if s['warm_epochs']:                       # progressive resizing: most epochs small and cheap, the last ones at full size
+        _fit(seg, f'segmentation at {first} px', {**s, 'epochs': s['warm_epochs'], 'lr': s['warm_lr']}, progress)
+        seg.dls = seg_dls(items, size=s['size'], bs=s['bs'], seed=seed)
+        if device: seg.dls.to(device)
+        seg.crl_uls = dataclasses.replace(seg.crl_uls, size=s['size'])
+    fit(seg, 'segmentation', t0=t0)
     # 2. quality: corruptions of the truth, and U-Net outputs on images the U-Net did not train on
     q, t0 = S['quality'], time.time()
     unet = _oof_masks(items, s, q['folds'], q['fold_epochs'], seed, progress, device)
@@ -162,14 +181,14 @@ def train_models(dataset, # a data set folder with images, masks and crown/rump 
     src = pd.concat([tr.sample(n=min(len(tr), q['n']), random_state=seed), va])
     cands = quality_items(src, out/'_candidates', q['per_image'], seed, unet)
     t_cross = time.time() - t0
-    ql = learner(quality_learner, quality_dls(cands, size=q['size'], bs=q['bs'], seed=seed, input=q['input']), input=q['input'])
+    ql = learner(quality_learner, quality_dls(cands, size=q['size'], bs=q['bs'], seed=seed, input=q['input']), arch=q['arch'], input=q['input'])
     fit(ql, 'quality')
     info['quality'].update(candidates={k: int(v) for k, v in cands.kind.value_counts().items()},
                            candidates_good={k: int(v) for k, v in cands[cands.quality == 'good'].kind.value_counts().items()},
                            cross_fit_seconds=round(t_cross, 1))
     # 3. landmarks on the masked images
     l = S['landmarks']
-    lm = learner(landmark_learner, landmark_dls(items, size=l['size'], bs=l['bs'], seed=seed))
+    lm = learner(landmark_learner, landmark_dls(items, size=l['size'], bs=l['bs'], seed=seed), arch=l['arch'])
     fit(lm, 'landmarks')
     if len(va) and va.mm_per_px.notna().all():
         pred = predict_landmarks(lm, [read_item_image(r) for r in va.to_dict('records')], [read_item_mask(f) for f in va['mask']], l['bs'])
@@ -177,14 +196,14 @@ def train_models(dataset, # a data set folder with images, masks and crown/rump 
         info['landmarks']['valid'].update({f'median_abs_{c}': round(float(e[c].abs().median()), 3)
                                            for c in ('crown_err_mm', 'rump_err_mm', 'crl_err_mm', 'ga_err_days')})
     # 4. the acceptance model, on the held-out items through the whole pipeline
-    acc = _fit_acceptance(seg, ql, lm, va, s['bs'])
+    acc, held = _fit_acceptance(seg, ql, lm, va, s['bs'])
     acc.save(out)
     shutil.rmtree(out/'_candidates', ignore_errors=True)
     return write_manifest(out, {'device': run_device(), 'threads': threads, 'seed': seed, 'preset': preset,
                                 'overrides': overrides or {}, 'train_seconds': round(time.time() - t_all, 1),
                                 'training_data': {'dataset': str(Path(dataset).resolve()), 'items': len(items),
                                                   'valid_items': int(items.is_valid.sum()), 'phantom': 'ga_true_days' in items.columns},
-                                'acceptance_fit': {'kind': acc.kind, 'threshold': acc.threshold, **acc.fit_info},
+                                'held_out': held, 'acceptance_fit': {'kind': acc.kind, 'threshold': acc.threshold, **acc.fit_info},
                                 'models': info})
 
 # %% ../nbs/09_train.ipynb #abebe7d2
