@@ -109,8 +109,6 @@ def test_measuring_uses_the_chosen_thread_count(tiny_models):
             'Pipeline.load(sys.argv[1]); print(torch.get_num_threads())')
     r = run(sys.executable, '-c', code, str(tiny_models), env=env)
     assert r.returncode == 0 and r.stdout.split()[-1] == '1', r.stdout + r.stderr
-    man = json.loads((tiny_models/'manifest.json').read_text())
-    assert man['threads'] == int(os.environ['CRL_ULS_THREADS'])
 
 def test_rows_carry_the_decision_in_both_states(decided, found, tmp_path):
     "Every row has accepted and p_ok; a result not accepted says CHECK first and its overlay has the CHECK banner."

@@ -19,6 +19,8 @@ def test_train_with_a_preset_after_every_stage_module_was_imported(tmp_path, cap
         want = {**PRESETS['tiny'][st], **man['overrides'].get(st, {})}
         assert {k: man['models'][st][k] for k in want} == want, st
     assert man['models']['landmarks']['epochs'] == 2 != PRESETS['tiny']['landmarks']['epochs']     # the override won
+    import os                                                     # training used the session's chosen thread count, and says so
+    assert man['threads'] == int(os.environ['CRL_ULS_THREADS'])
     assert 'preset tiny' in out
     # a log (stderr is not a terminal here) gets one line per epoch, never a progress bar's redraws
     assert '\r' not in err, repr(err[:300])
