@@ -71,7 +71,7 @@ def _models(folder, trust:bool, **kw):
     "Load a pipeline, turning a missing or untrusted model folder into a usage error."
     from crl_uls.pipeline import Pipeline, UntrustedModelError
     try: return Pipeline.load(folder, trust=trust, **kw)
-    except (FileNotFoundError, UntrustedModelError) as err: raise UsageError(str(err)) from None
+    except (FileNotFoundError, UntrustedModelError, ValueError) as err: raise UsageError(str(err)) from None   # ValueError: a device that is not there
 
 def _unique_stem(path:str, seen:set) -> str:
     "A file stem for an input's outputs, made unique within the run."
@@ -109,7 +109,8 @@ def _predict(args) -> int:
     except (DataError, FileNotFoundError) as err: raise UsageError(str(err)) from None
     files = expand_inputs(args.inputs)
     if not files: raise UsageError(f"no input files in {' '.join(args.inputs)}")
-    pipe = _models(args.models, args.trust, points=args.points, formula=args.formula, bs=args.bs)
+    if args.workers < 0: raise UsageError(f"--workers must be 0 or more, got {args.workers}")
+    pipe = _models(args.models, args.trust, points=args.points, formula=args.formula, bs=args.bs, device=args.device)
     n, failed, nosp, nocrl, accepted, seen = 0, 0, 0, 0, 0, set()
     with contextlib.ExitStack() as st:
         out = None
@@ -117,7 +118,7 @@ def _predict(args) -> int:
             Path(args.out).parent.mkdir(parents=True, exist_ok=True)
             f = st.enter_context(open(args.out, 'w', newline=''))
             out = csv.DictWriter(f, ROW_COLS); out.writeheader()
-        for m in pipe.predict_many(files, args.mm_per_px, progress=not args.quiet, spacing=table):
+        for m in pipe.predict_many(files, args.mm_per_px, progress=not args.quiet, spacing=table, workers=args.workers):
             n += 1; failed += not m.ok
             nosp += m.ok and m.mm_per_px is None; nocrl += m.ok and m.crown is None; accepted += m.ok and m.accepted
             row = m.row()
@@ -150,6 +151,12 @@ def _overrides(args) -> dict:
             try: num = float(val) if key == 'lr' else int(val)
             except ValueError: raise UsageError(f"--{key} {v}: {val!r} is not a {'number' if key == 'lr' else 'whole number'}") from None
             out.setdefault(st or 'all', {})[key] = num
+    for v in getattr(args, 'set', None) or []:        # any setting: --set quality.fold_epochs=2, --set arch=resnet18
+        key, eq, val = v.partition('=')
+        st, _, name = key.rpartition('.')
+        if not eq or not name or not val: raise UsageError(f"--set {v}: give [STAGE.]SETTING=VALUE, e.g. quality.fold_epochs=2")
+        if st and st not in STAGE_NAMES: raise UsageError(f"--set {v}: unknown stage {st!r}; use one of {', '.join(STAGE_NAMES)}")
+        out.setdefault(st or 'all', {})[name] = val                 # typed and checked by `training_settings`
     return out
 
 def _train(args) -> int:
@@ -163,11 +170,13 @@ def _train(args) -> int:
     except (FileNotFoundError, DataError) as err: raise UsageError(str(err)) from None
     except (ValueError, RuntimeError) as err:        # an override out of range, a device that is not there
         raise UsageError(str(err).splitlines()[0]) from None
+    if man.get('world_size', 1) > 1 and int(os.environ.get('RANK', 0)): return 0   # several processes: the first one reports
     for st, m in man['models'].items():
         print(f"{st}: {m['arch']} ({m['weights']} weights), {m['epochs']} epochs at {m['size']} px, bs {m['bs']}, lr {m['lr']:g}, "
               f"{m['train_seconds']:.0f} s; " + ', '.join(f"{k} {v:.3f}" for k, v in m['valid'].items()))
+    many = f"; {man['world_size']} processes ({man['backend']})" if man.get('world_size', 1) > 1 else ''
     print(f"wrote {args.out}/segmentation.pkl, quality.pkl, landmarks.pkl and manifest.json in {man['train_seconds']:.0f} s "
-          f"(preset {preset}; {man['device']})")
+          f"(preset {preset}; {man['device']}{many})")
     return 0
 
 # %% ../nbs/11_cli.ipynb #9f98f6e7
@@ -293,7 +302,8 @@ def make_parser() -> argparse.ArgumentParser:
     s.add_argument('--quiet', action='store_true', help='no progress bar')
     s.set_defaults(run=_synth)
     t = sub.add_parser('train', help='train the three learners on a data set',
-                       description='Train segmentation, quality and landmarks on a data set; write the .pkl files and manifest.json.')
+                       description='Train segmentation, quality and landmarks on a data set; write the .pkl files and manifest.json. '
+                                   'Runs as it is under torchrun or accelerate launch (several GPUs or machines): see the README.')
     t.add_argument('dataset', metavar='DATASET', help='data set folder: images/, masks/, annotations/ (crown, rump)')
     t.add_argument('--out', required=True, metavar='MODELS', help='model folder to write')
     t.add_argument('--preset', default='demo', help='training settings: tiny, demo, cpu or gpu (crl_uls.train.PRESETS; default demo)')
@@ -301,7 +311,10 @@ def make_parser() -> argparse.ArgumentParser:
     for key, what in (('epochs', 'epochs'), ('lr', 'maximum learning rate'), ('bs', 'batch size'), ('size', 'input size, px')):
         t.add_argument(f'--{key}', action='append', metavar='[STAGE=]N',
                        help=f"{what} for every stage, or STAGE=N for one (segmentation, quality, landmarks); repeatable")
-    t.add_argument('--device', help="where to train: cpu, cuda or cuda:K (default: the GPU when there is one)")
+    t.add_argument('--set', action='append', metavar='[STAGE.]KEY=VALUE',
+                   help="any preset setting, for every stage or one: --set quality.fold_epochs=2, --set arch=resnet18; repeatable")
+    t.add_argument('--device', help="where to train: cpu, cuda or cuda:K (default: the GPU when there is one; under torchrun or "
+                                    "accelerate launch each process takes its own GPU)")
     t.add_argument('--seed', type=int, default=0, help='seed (default 0)')
     t.add_argument('--valid-pct', type=float, default=0.2, help='validation share without a split column (default 0.2)')
     t.add_argument('--quiet', action='store_true', help='no progress bars')
@@ -324,6 +337,9 @@ def make_parser() -> argparse.ArgumentParser:
                         "when neither can be trusted (default auto)")
     r.add_argument('--formula', default='intergrowth', choices=list(FORMULAS), help='dating formula (default intergrowth)')
     r.add_argument('--bs', type=int, default=16, help='images per batch (default 16)')
+    r.add_argument('--workers', type=int, default=0, help='processes that read, decode and letterbox the inputs while the models '
+                                                          'run (default 0: the measuring process itself)')
+    r.add_argument('--device', help='where the models run: cpu, cuda or cuda:K (default: the GPU when there is one)')
     r.add_argument('--trust', action='store_true', help='load .pkl files that do not match the manifest (loading a .pkl runs code)')
     r.add_argument('--quiet', action='store_true', help='no progress bar')
     r.set_defaults(run=_predict)
@@ -374,3 +390,5 @@ def main(argv:list[str]|None=None, # arguments (default: the command line)
     except BrokenPipeError:      # the reader of our output went away (`crl-uls predict ... | head`): stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())     # so that the exit's flush does not fail again
         return 1
+
+if __name__ == '__main__': sys.exit(main())      # `python -m crl_uls.cli`, `torchrun -m crl_uls.cli`

@@ -15,7 +15,7 @@ warnings.filterwarnings('ignore', message=r'`torch.jit.script` is deprecated', c
 
 # %% auto #0
 __all__ = ['Point', 'check_spacing', 'Landmarks', 'seed_everything', 'usable_cores', 'busy_elsewhere', 'free_cores',
-           'set_threads', 'show_progress', 'run_device']
+           'set_threads', 'show_progress', 'run_device', 'torch_device', 'ordered_map']
 
 # %% ../nbs/00_core.ipynb #f66cb530
 class Point(NamedTuple):
@@ -150,3 +150,41 @@ def run_device() -> str:
         if torch.cuda.is_available(): return f"{torch.cuda.get_device_name(0)} (GPU)"
     except ImportError: pass
     return f"CPU ({usable_cores()} cores)"
+
+# %% ../nbs/00_core.ipynb #c0de0002
+def torch_device(device:str|None=None, # 'cpu', 'cuda' or 'cuda:K'; None: the GPU when there is one, else the CPU
+                ):
+    "The torch device for `device`, checked against the GPUs this machine has."
+    import torch
+    n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if device is None: return torch.device('cuda' if n else 'cpu')
+    try: d = torch.device(str(device).strip().lower())
+    except (RuntimeError, ValueError): d = None
+    if d is None or d.type not in ('cpu', 'cuda'): raise ValueError(f"unknown device {device!r}; give cpu, cuda or cuda:K")
+    if d.type == 'cuda' and not n: raise ValueError(f"device {device!r}: this machine has no CUDA GPU; give cpu")
+    if d.type == 'cuda' and d.index is not None and d.index >= n:
+        raise ValueError(f"device {device!r}: this machine has {n} GPU(s), cuda:0 to cuda:{n - 1}")
+    return d
+
+# %% ../nbs/00_core.ipynb #c0de0005
+def _worker_start():
+    "A worker process: one thread for OpenCV and torch (the cores belong to the process that runs the models)."
+    os.environ['CRL_ULS_THREADS'] = '1'; set_threads(1)
+
+def ordered_map(fn, # a picklable function of one argument (a library function, or a `functools.partial` of one)
+                xs, # any iterable; read lazily, as the workers take it
+                workers:int, # worker processes
+                ahead:int=32, # results in flight at most
+               ):
+    "`fn` over `xs` in `workers` spawned processes; yields the results in input order."
+    import multiprocessing as mp
+    from collections import deque
+    from concurrent.futures import ProcessPoolExecutor
+    from crl_uls.core import _worker_start as start   # the library's, which spawned workers can import (not a notebook's copy)
+    if workers < 1: raise ValueError(f"workers must be at least 1, got {workers}")
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context('spawn'), initializer=start) as ex:
+        q = deque()
+        for x in xs:
+            q.append(ex.submit(fn, x))
+            if len(q) >= max(ahead, workers): yield q.popleft().result()
+        while q: yield q.popleft().result()

@@ -15,7 +15,7 @@ from .data import read_image, read_mask, read_labelme, annotation_image, good_it
 __all__ = ['QUALITY_INPUTS', 'cached_weights', 'use_pretrained', 'StageInfo', 'describe', 'letterbox_box', 'unletterbox',
            'to_fastai_points', 'from_fastai_points', 'to_pil', 'read_item_image', 'read_item_mask', 'item_image',
            'mask_image', 'item_masked_image', 'quality_input', 'item_channels', 'item_mask', 'item_points',
-           'loader_workers', 'seg_dls', 'quality_dls', 'landmark_dls', 'batch_preds']
+           'loader_workers', 'seg_dls', 'quality_dls', 'landmark_dls', 'letterbox', 'batch_preds']
 
 # %% ../nbs/04_learners.ipynb #35e04f8d
 _WEIGHTS = {'resnet18': 'ResNet18_Weights', 'resnet34': 'ResNet34_Weights', 'resnet50': 'ResNet50_Weights',
@@ -205,11 +205,20 @@ def landmark_dls(source, # data set folder or DataFrame of items (image, mask, c
                 [item_masked_image if masked else item_image, item_points], size, bs, aug, num_workers=num_workers)
 
 # %% ../nbs/04_learners.ipynb #25295d6c
+def letterbox(image:np.ndarray, # 8-bit grey (H, W) or (H, W, 3) image, any size
+              size:int, # the learner's input side, px
+             ):
+    "The image as a learner sees it before normalising: fastai's padded `Resize` (validation mode) to `size` x `size`, a uint8 (3, size, size) `TensorImage`; `batch_preds` takes it ready-made."
+    from fastai.vision.all import Resize, ResizeMethod, ToTensor
+    return ToTensor()(Resize(size, method=ResizeMethod.Pad, pad_mode='zeros')(to_pil(image), split_idx=1))
+
 def batch_preds(learn, # a fastai learner of any stage
-                images:list, # 8-bit grey (H, W) images, any sizes
+                images:list, # 8-bit grey (H, W) images, any sizes, or `letterbox` outputs at the learner's size
                 bs:int=16, # batch size
                ):
     "The learner's activations for many images, a batch at a time (a tensor with one row per image)."
     import torch
-    dl = learn.dls.test_dl([to_pil(x) for x in images], bs=bs, num_workers=0)   # in memory already: no worker processes
-    with torch.no_grad(), learn.no_bar(): return learn.get_preds(dl=dl)[0]
+    from fastai.torch_core import to_detach
+    dl = learn.dls.test_dl([x if isinstance(x, torch.Tensor) else to_pil(x) for x in images], bs=bs, num_workers=0)   # in memory: no workers
+    dl.to_detach = lambda b, cpu=True, gather=True: to_detach(b, cpu, gather=False)   # this process's own images: never all-gathered across processes
+    with torch.no_grad(), learn.no_bar(): return learn.get_preds(dl=dl, reorder=False)[0]    # in order already (no shuffle); keeps `dl` itself

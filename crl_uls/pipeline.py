@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from glob import glob
 from pathlib import Path
 import numpy as np, cv2
-from .core import Point, check_spacing, run_device, set_threads, show_progress
+from .core import Point, check_spacing, run_device, set_threads, show_progress, ordered_map, torch_device
 from .biometry import estimate_ga, crl_px, crl_mm
 from .data import read_image, read_dicom, to_grey8, DataError, spacing_of, is_dicom, draw_calipers
 from .quality import guideline_criteria
@@ -19,8 +19,8 @@ from .segmentation import geometric_points
 # %% auto #0
 __all__ = ['STAGES', 'MANIFEST', 'ACCEPTANCE', 'MAX_SIDE', 'SIGNALS', 'ROW_COLS', 'MIN_QUALITY_AUC', 'GEOMETRIC_RGB', 'CHECK_RGB',
            'UntrustedModelError', 'file_sha256', 'versions', 'write_manifest', 'verify_models', 'expand_inputs',
-           'load_input', 'Measurement', 'Acceptance', 'finish', 'Pipeline', 'draw_overlay', 'overlay_lines',
-           'naive_measure', 'benchmark']
+           'load_input', 'work_copy', 'prepare_input', 'Measurement', 'Acceptance', 'finish', 'Pipeline',
+           'draw_overlay', 'overlay_lines', 'naive_measure', 'benchmark']
 
 # %% ../nbs/08_pipeline.ipynb #b0b94155
 STAGES = ('segmentation', 'quality', 'landmarks')
@@ -126,6 +126,32 @@ def load_input(x, # a path (image or DICOM) or an image array
         dx, dy = check_spacing(sp); sp = dx if dx == dy else (dx, dy)
     if min(img.shape[:2]) < 8: raise DataError(f"{name}: image of {img.shape[1]}x{img.shape[0]} px is too small to measure")
     return name, img, sp
+
+def work_copy(img:np.ndarray) -> tuple[np.ndarray, float]:
+    "The image the models see, and its scale: the image itself, or a copy shrunk to `MAX_SIDE` on its longer side."
+    s = min(1.0, MAX_SIDE / max(img.shape[:2]))
+    return (img if s == 1 else cv2.resize(img, (round(img.shape[1] * s), round(img.shape[0] * s)), interpolation=cv2.INTER_AREA)), s
+
+def prepare_input(x, # a path (image or DICOM) or an image array
+                  mm_per_px=None, spacing:dict|None=None, # as `load_input`
+                  size:int|None=None, # the U-Net's input side: also make its letterboxed inputs (the image's, and its mirror image's)
+                  tta:bool=True, # make the mirror image's too
+                 ):
+    "An input made ready to measure (in whichever process runs it): `load_input`'s triple (plus the U-Net's inputs with `size`), or a `Measurement` saying why it cannot be read."
+    try: name, img, sp = load_input(x, mm_per_px, spacing)
+    except (DataError, FileNotFoundError, ValueError, OSError) as e:
+        return Measurement(str(x) if not isinstance(x, np.ndarray) else '<array>', error=str(e))
+    if size is None: return name, img, sp
+    from crl_uls.learners import letterbox
+    w = work_copy(img)[0]
+    lb = lambda a: letterbox(a, size).numpy()                   # plain arrays travel between processes; tensors would share memory
+    return name, img, sp, (lb(w), lb(np.ascontiguousarray(w[:, ::-1])) if tta else None)
+
+def _tensor_image(a):
+    "A letterboxed uint8 (3, S, S) array back as the `TensorImage` `batch_preds` takes ready-made."
+    import torch
+    from fastai.torch_core import TensorImage
+    return TensorImage(torch.from_numpy(np.ascontiguousarray(a)))
 
 # %% ../nbs/08_pipeline.ipynb #1778446b
 SIGNALS = ('p_good', 'gap_pct', 'off', 'flip_dice', 'flip_pts_pct', 'dropped', 'pieces', 'solidity', 'uncertain', 'edge', 'n_failed')
@@ -354,34 +380,34 @@ class Pipeline:
     @classmethod
     def load(cls, folder, # a model folder written by `train_models`
              trust:bool=False, # load .pkl files the manifest does not vouch for
-             cpu:bool|None=None, # None: the GPU when there is one
+             device:str|None=None, # 'cpu', 'cuda' or 'cuda:K'; None: the GPU when there is one
              **kw):
-        "Check the model folder against its manifest, then load the three learners."
-        import torch
+        "Check the model folder against its manifest, then load the three learners onto `device`."
         from fastai.learner import load_learner
+        dev = torch_device(device)
         man = verify_models(folder, trust)
         set_threads()                           # chosen once, here, for the process that measures
-        cpu = (not torch.cuda.is_available()) if cpu is None else cpu
         with warnings.catch_warnings():
             warnings.filterwarnings('ignore', message='load_learner` uses Python')   # fastai's pickle note: the files were checked above
-            ls = [load_learner(Path(folder)/f'{st}.pkl', cpu=cpu) for st in STAGES]
+            ls = [load_learner(Path(folder)/f'{st}.pkl', cpu=dev.type == 'cpu') for st in STAGES]
+        for l in ls: l.dls.to(dev); l.model.to(dev)
         if (Path(folder)/ACCEPTANCE).exists(): kw.setdefault('acceptance', Acceptance.load(folder))
         else: warnings.warn(f"{folder}: no {ACCEPTANCE} (a model folder from an earlier version): p_ok is the Good/Bad probability alone")
         return cls(*ls, manifest=man, **kw)
 
-    def measure_batch(self, items:list, # (name, 8-bit grey image, spacing or None) for each image
+    def measure_batch(self, items:list, # (name, 8-bit grey image, spacing or None[, ready U-Net inputs]) for each image (`prepare_input`)
                      ) -> list:
         "Measure images in memory as one batch per model (two with `tta`: the images and their mirror images)."
         from crl_uls.segmentation import predict_probs, clean_mask, mask_signals, dice
         from crl_uls.quality import predict_qualities
         from crl_uls.landmarks import predict_landmarks
-        work, scales = [], []
-        for _, img, _ in items:                  # very large images: measured on a shrunk copy
-            s = min(1.0, MAX_SIDE / max(img.shape[:2])); scales.append(s)
-            work.append(img if s == 1 else cv2.resize(img, (round(img.shape[1] * s), round(img.shape[0] * s)), interpolation=cv2.INTER_AREA))
+        work, scales = zip(*[work_copy(it[1]) for it in items]) if items else ((), ())   # very large images: a shrunk copy
+        ready = [it[3] if len(it) > 3 else None for it in items]    # the U-Net's inputs, when `prepare_input` made them
+        ready = ready if items and all(r is not None for r in ready) else None
         T = self.timings; t = time.perf_counter()
-        probs = predict_probs(self.seg, work, self.bs)
-        flips = predict_probs(self.seg, work, self.bs, flip=True) if self.tta else [None] * len(work)
+        probs = predict_probs(self.seg, work, self.bs, ready=ready and [_tensor_image(r[0]) for r in ready])
+        flips = (predict_probs(self.seg, work, self.bs, flip=True, ready=ready and [_tensor_image(r[1]) for r in ready])
+                 if self.tta else [None] * len(work))
         avg = [p if f is None else (p + f) / 2 for p, f in zip(probs, flips)]
         masks = [clean_mask(p > 0.5) for p in avg]
         sigs = [{**mask_signals(a, m), 'flip_dice': np.nan if f is None else dice(clean_mask(p > 0.5), clean_mask(f > 0.5))}
@@ -392,7 +418,7 @@ class Pipeline:
         fpts = predict_landmarks(self.landmarks, work, masks, self.bs, flip=True) if self.tta else [None] * len(work)
         T['landmarks'] += time.perf_counter() - t; t = time.perf_counter()
         out = []
-        for (name, img, sp), x, mk, q, pt, fp, sg, s in zip(items, work, masks, quals, pts, fpts, sigs, scales):
+        for (name, img, sp, *_), x, mk, q, pt, fp, sg, s in zip(items, work, masks, quals, pts, fpts, sigs, scales):
             kw = dict(formula=self.formula, points=self.points, disagree_pct=self.disagree_pct, signals=sg, flip_learned=fp,
                       acceptance=self.acceptance, quality_trusted=self.quality_trusted)
             if s == 1: out.append(finish(name, img, mk, q, pt, sp, **kw)); continue
@@ -414,8 +440,10 @@ class Pipeline:
                      mm_per_px=None, # spacing for every input (else a table's, the data set's or each DICOM's own)
                      progress:bool=True, # show a progress bar (on a terminal or in a notebook)
                      spacing:dict|None=None, # a spacing table (`crl_uls.data.read_spacing_csv`)
+                     workers:int=0, # processes that read, decode and letterbox the inputs while the models run here; 0: this process
                     ):
         "Measure every input, a batch at a time; yields one `Measurement` per input, in order."
+        from functools import partial
         from tqdm.auto import tqdm
         if isinstance(inputs, (str, Path, np.ndarray)): inputs = [inputs]
         flat = lambda xs: (x for i in xs for x in ([i] if isinstance(i, np.ndarray) else expand_inputs(i)))
@@ -423,20 +451,21 @@ class Pipeline:
         else: inputs = flat(inputs)                                           # a generator stays lazy: streamed, never all held
         pending = []                              # (position, Measurement or (name, image, spacing))
         def flush():
-            ok = [(i, x) for i, x in pending if not isinstance(x, Measurement)]
+            ok = [(i, x) for i, x in pending if isinstance(x, tuple)]     # ready inputs are tuples; unreadable ones came back as Measurements
             done = dict(zip([i for i, _ in ok], self.measure_batch([x for _, x in ok]) if ok else []))
             res = [done.get(i, x) for i, x in pending]; pending.clear(); return res
         with tqdm(total=len(inputs) if isinstance(inputs, list) else None, desc='measuring', unit='img',
                   disable=not show_progress(progress)) as bar:
-            for i, x in enumerate(inputs):
-                t = time.perf_counter()
-                try: pending.append((i, load_input(x, mm_per_px, spacing)))
-                except (DataError, FileNotFoundError, ValueError, OSError) as e:
-                    pending.append((i, Measurement(str(x) if not isinstance(x, np.ndarray) else '<array>', error=str(e))))
-                self.timings['read'] += time.perf_counter() - t
-                if sum(not isinstance(v, Measurement) for _, v in pending) >= self.bs or len(pending) >= 4 * self.bs:
+            from crl_uls.pipeline import prepare_input as prepare   # the library's: spawned workers import it (not a notebook's copy)
+            prep = partial(prepare, mm_per_px=mm_per_px, spacing=spacing, size=self.seg.crl_uls.size if workers else None, tta=self.tta)
+            prepared = ordered_map(prep, inputs, workers, ahead=2 * self.bs) if workers else map(prep, inputs)
+            t = time.perf_counter()
+            for i, x in enumerate(prepared):
+                pending.append((i, x))
+                self.timings['read'] += time.perf_counter() - t      # with workers: the time spent waiting for them
+                if sum(isinstance(v, tuple) for _, v in pending) >= self.bs or len(pending) >= 4 * self.bs:
                     yield from flush()
-                bar.update(1)
+                bar.update(1); t = time.perf_counter()
             yield from flush()
 
     def predict(self, x, # one image array or path

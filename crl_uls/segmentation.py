@@ -102,10 +102,11 @@ def predict_probs(learn, # a segmentation learner
                   images:list, # 8-bit grey images, any sizes
                   bs:int=16, # batch size
                   flip:bool=False, # predict the mirror images, and mirror the maps back
+                  ready:list|None=None, # the learner's inputs made already (`crl_uls.learners.letterbox` of the images, or of their mirror images with `flip`)
                  ) -> list[np.ndarray]:
     "The fetus probability maps (float32, 0..1) of many images, batch by batch, each in its image's own frame."
     if not len(images): return []
-    xs = [np.ascontiguousarray(x[:, ::-1]) for x in images] if flip else images
+    xs = ready if ready is not None else [np.ascontiguousarray(x[:, ::-1]) for x in images] if flip else images
     fg = batch_preds(learn, xs, bs)[:, 1].numpy().astype(np.float32)
     maps = [unletterbox(f, x.shape[1], x.shape[0]) for f, x in zip(fg, images)]
     return [np.ascontiguousarray(q[:, ::-1]) for q in maps] if flip else maps

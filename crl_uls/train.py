@@ -4,12 +4,17 @@
 
 # %% ../nbs/09_train.ipynb #ec14fd09
 from __future__ import annotations
-import copy, dataclasses, shutil, sys, time
+import copy, dataclasses, json, shutil, sys, time
 from contextlib import nullcontext
 from pathlib import Path
+import os
+from .core import seed_everything, run_device, set_threads, show_progress, torch_device   # first: it quiets fastai's import warning
 from fastai.callback.core import Callback
+from fastcore.basics import noop
 import numpy as np, pandas as pd
-from .core import seed_everything, run_device, set_threads, show_progress
+from fastai.torch_core import rank_distrib, num_distrib, distrib_barrier
+from fastai.distributed import DistributedDL, rank0_first
+from torch.nn.parallel import DistributedDataParallel as DDP
 from .biometry import crl_px, crl_within_tolerance, TOLERANCE
 from .data import good_items, assign_split
 from .learners import seg_dls, quality_dls, landmark_dls, read_item_image, read_item_mask, cached_weights
@@ -19,7 +24,8 @@ from .landmarks import landmark_learner, predict_landmarks, landmark_errors, lim
 from .pipeline import STAGES, MANIFEST, Acceptance, Pipeline, write_manifest
 
 # %% auto #0
-__all__ = ['PRESETS', 'training_settings', 'Snapshots', 'EpochLines', 'train_models', 'example_models']
+__all__ = ['PRESETS', 'training_settings', 'Snapshots', 'EpochLines', 'world_size', 'distributed_device', 'per_process',
+           'train_models', 'example_models']
 
 # %% ../nbs/09_train.ipynb #c739e64b
 PRESETS = {
@@ -70,31 +76,77 @@ class Snapshots(Callback):
     order = 60
     def __init__(self, epochs): self.epochs, self.states = set(epochs), {}
     def after_epoch(self):
-        if self.epoch in self.epochs:
-            self.states[self.epoch] = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
+        if self.epoch in self.epochs:                 # the bare model's keys, also while DistributedDataParallel wraps it
+            m = self.model.module if isinstance(self.model, DDP) else self.model
+            self.states[self.epoch] = {k: v.detach().cpu().clone() for k, v in m.state_dict().items()}
 
 class EpochLines(Callback):
-    "Write one line per epoch to stderr: the stage, the epoch, the losses and metrics, the time."
+    "Write one line per epoch to stderr: the stage, the epoch, the losses and metrics, the time (the first process only)."
     order = 65
     def __init__(self, stage:str): self.stage = stage
-    def before_fit(self): self.old_logger, self.learn.logger = self.learn.logger, self._line
+    def before_fit(self): self.old_logger, self.learn.logger = self.learn.logger, (self._line if rank_distrib() == 0 else noop)
     def _line(self, log):
         names = self.recorder.metric_names[1:]
         vals = ', '.join(f"{n} {v:.4f}" if isinstance(v, float) else f"{n} {v}" for n, v in zip(names, log[1:]))
         print(f"{self.stage} epoch {log[0] + 1}/{self.n_epoch}: {vals}", file=sys.stderr, flush=True)
     def after_fit(self): self.learn.logger = self.old_logger
 
+# %% ../nbs/09_train.ipynb #d15c0002
+_cuda_broadcast = DistributedDL._broadcast
+
+def _broadcast_indices(self, t, rank):
+    "fastai's index broadcast, on the CPU when the process group's backend is gloo (fastai's own moves them to CUDA for NCCL)."
+    import torch, torch.distributed as dist
+    if dist.get_backend() != 'gloo': return _cuda_broadcast(self, t, rank)
+    t = torch.tensor(t, dtype=torch.long); dist.broadcast(t, rank)
+    return t.tolist()
+
+DistributedDL._broadcast = _broadcast_indices
+
+def world_size() -> int:
+    "Processes training together (`WORLD_SIZE`, set by `torchrun` and `accelerate launch`); 1 in a plain run."
+    return max(1, num_distrib())
+
+def distributed_device(device:str|None=None, # what the user asked for: None, 'cpu', 'cuda' (in several processes: each its own GPU)
+                      ) -> str|None:
+    "Join the process group when several processes train (CPU: gloo; GPU: NCCL, one GPU per process); the device to train on."
+    if world_size() == 1: return None if device is None else str(torch_device(device))    # checked: a device that is not there is named
+    import torch
+    if device not in (None, 'cpu', 'cuda'):
+        raise ValueError(f"device {device!r}: with several processes each takes its own GPU; give 'cuda', 'cpu' or none")
+    cpu = device == 'cpu' or not torch.cuda.is_available()
+    if cpu: os.environ['ACCELERATE_USE_CPU'] = 'true'      # every Accelerator of this process, fastai's too, on the CPU (gloo)
+    from accelerate import PartialState
+    return str(PartialState(cpu=cpu).device)
+
+def per_process(S:dict, # training settings (`training_settings`)
+                n:int, # processes
+               ) -> dict:
+    "The settings each of `n` processes trains with: the effective batch `bs` split evenly among them."
+    bad = [f"{st} bs {s['bs']}" for st, s in S.items() if 'bs' in s and s['bs'] % n]
+    if bad: raise ValueError(f"{', '.join(bad)}: the batch size is the batch of all {n} processes together and must be "
+                             f"a multiple of {n}; give --bs")
+    return {st: {**s, 'bs': s['bs'] // n} if 'bs' in s else dict(s) for st, s in S.items()}
+
 # %% ../nbs/09_train.ipynb #ed4878cc
+def _backend() -> str|None:
+    "The process group's backend ('gloo', 'nccl'), None in a plain run."
+    import torch.distributed as dist
+    return dist.get_backend() if dist.is_available() and dist.is_initialized() else None
+
 def _valid_metrics(learn) -> dict:
     "The last epoch's validation loss and metrics, by name."
     names = [n for n in learn.recorder.metric_names[1:] if n != 'time']     # after 'epoch': train_loss, valid_loss, metrics
     return {n: round(float(v), 5) for n, v in zip(names, learn.recorder.values[-1])}
 
 def _fit(learn, stage:str, s:dict, progress:bool, cbs=()):
-    "Fit one learner with the one-cycle policy: bars on a terminal, else one line per epoch, else (progress=False) silence."
+    "Fit one learner with the one-cycle policy (in several processes: in fastai's `distrib_ctx`): bars on a terminal, else one line per epoch, else (progress=False) silence."
+    import torch.distributed as dist
     cbs, bars = list(cbs), show_progress(progress)
     if progress and not bars: cbs.append(EpochLines(stage))
-    with (nullcontext() if bars else learn.no_bar()), (nullcontext() if progress else learn.no_logging()):
+    many = world_size() > 1
+    dctx = learn.distrib_ctx(sync_bn=dist.get_backend() != 'gloo') if many else nullcontext()   # no SyncBatchNorm kernel on CPUs
+    with dctx, (nullcontext() if bars else learn.no_bar()), (nullcontext() if progress else learn.no_logging()):
         learn.fit_one_cycle(s['epochs'], s['lr'], cbs=cbs)
 
 def _oof_masks(items, s:dict, folds:int, epochs:int, seed:int, progress:bool, device=None) -> dict:
@@ -109,6 +161,7 @@ def _oof_masks(items, s:dict, folds:int, epochs:int, seed:int, progress:bool, de
         mid = max(0, epochs // 2 - 1)
         learn, snaps = seg_learner(dls, arch=s['arch'], last_cross=s['last_cross']), Snapshots({mid})
         _fit(learn, f'segmentation fold {f + 1}/{folds}', {**s, 'epochs': epochs, 'lr': s['warm_lr'] if s['warm_epochs'] else s['lr']}, progress, [snaps])
+        if rank_distrib(): continue                     # the held-out predictions feed the candidates, which rank 0 writes
         final = {k: v.detach().clone() for k, v in learn.model.state_dict().items()}
         held = tr[fold == f]
         images = [read_item_image(r) for r in held.to_dict('records')]
@@ -145,9 +198,15 @@ def train_models(dataset, # a data set folder with images, masks and crown/rump 
                  progress:bool=True, # bars on a terminal, one line per epoch elsewhere; False: quiet
                  device:str|None=None, # 'cpu', 'cuda' or 'cuda:K'; None: the GPU when there is one
                 ) -> dict:
-    "Train segmentation, quality and landmarks on one data set, and fit the acceptance model; write the model folder."
+    "Train segmentation, quality and landmarks on one data set, and fit the acceptance model; write the model folder (under `torchrun` or `accelerate launch`: in every process, rank 0 writing)."
     S = training_settings(preset, overrides)
-    out = Path(out); out.mkdir(parents=True, exist_ok=True)
+    W = world_size(); P = per_process(S, W)           # S: what the manifest records; P: what each process trains with
+    device = distributed_device(device)
+    rank, out = rank_distrib(), Path(out)
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(out/'_candidates', ignore_errors=True)       # never the candidates of an interrupted run
+    distrib_barrier()
     t_all, info = time.time(), {}
     threads = set_threads()
     seed_everything(seed)
@@ -156,14 +215,14 @@ def train_models(dataset, # a data set folder with images, masks and crown/rump 
         if device: dls.to(device)
         return make(dls, *a, **kw)
     def fit(learn, st, cbs=(), t0=None):
-        s, t0 = S[st], t0 or time.time()
+        s, t0 = P[st], t0 or time.time()
         _fit(learn, st, s, progress, cbs)
-        info[st] = {'arch': learn.crl_uls.arch, 'weights': learn.crl_uls.weights, **s,
+        info[st] = {'arch': learn.crl_uls.arch, 'weights': learn.crl_uls.weights, **S[st], 'bs_per_process': s['bs'],
                     'train_seconds': round(time.time() - t0, 1), 'valid': _valid_metrics(learn)}
         learn.crl_uls.extra['valid'] = info[st]['valid']      # the learner carries its validation figures (the pipeline reads the quality's)
-        learn.export(out/f'{st}.pkl')
+        if rank == 0: learn.export(out/f'{st}.pkl')
     # 1. segmentation
-    s, t0 = S['segmentation'], time.time()
+    s, t0 = P['segmentation'], time.time()
     first = s['warm_size'] if s['warm_epochs'] else s['size']
     seg = learner(seg_learner, seg_dls(items, size=first, bs=s['bs'], seed=seed), arch=s['arch'], last_cross=s['last_cross'])
     if s['warm_epochs']:                       # progressive resizing: most epochs small and cheap, the last ones at full size
@@ -173,13 +232,18 @@ def train_models(dataset, # a data set folder with images, masks and crown/rump 
         seg.crl_uls = dataclasses.replace(seg.crl_uls, size=s['size'])
     fit(seg, 'segmentation', t0=t0)
     # 2. quality: corruptions of the truth, and U-Net outputs on images the U-Net did not train on
-    q, t0 = S['quality'], time.time()
+    q, t0 = P['quality'], time.time()
     unet = _oof_masks(items, s, q['folds'], q['fold_epochs'], seed, progress, device)
-    va = items[items.is_valid]
-    for i, m in zip(va.id, predict_masks(seg, [read_item_image(r) for r in va.to_dict('records')], s['bs'])): unet[i] = [('unet', m)]
-    tr = items[~items.is_valid]
-    src = pd.concat([tr.sample(n=min(len(tr), q['n']), random_state=seed), va])
-    cands = quality_items(src, out/'_candidates', q['per_image'], seed, unet)
+    va, tr = items[items.is_valid], items[~items.is_valid]
+    def candidates():                                  # written by rank 0 first (fastai's rank0_first); the others read its table
+        table = out/'_candidates'/'candidates.csv'
+        if table.exists(): return pd.read_csv(table)
+        for i, m in zip(va.id, predict_masks(seg, [read_item_image(r) for r in va.to_dict('records')], s['bs'])): unet[i] = [('unet', m)]
+        src = pd.concat([tr.sample(n=min(len(tr), q['n']), random_state=seed), va])
+        c = quality_items(src, out/'_candidates', q['per_image'], seed, unet)
+        c.to_csv(table.with_suffix('.tmp'), index=False); table.with_suffix('.tmp').rename(table)
+        return c
+    cands = rank0_first(candidates) if W > 1 else candidates()
     t_cross = time.time() - t0
     ql = learner(quality_learner, quality_dls(cands, size=q['size'], bs=q['bs'], seed=seed, input=q['input']), arch=q['arch'], input=q['input'])
     fit(ql, 'quality')
@@ -187,9 +251,12 @@ def train_models(dataset, # a data set folder with images, masks and crown/rump 
                            candidates_good={k: int(v) for k, v in cands[cands.quality == 'good'].kind.value_counts().items()},
                            cross_fit_seconds=round(t_cross, 1))
     # 3. landmarks on the masked images
-    l = S['landmarks']
+    l = P['landmarks']
     lm = learner(landmark_learner, landmark_dls(items, size=l['size'], bs=l['bs'], seed=seed), arch=l['arch'])
     fit(lm, 'landmarks')
+    if rank:                                           # what is left is rank 0's: figures, the acceptance model, the manifest
+        distrib_barrier()
+        return json.loads((out/MANIFEST).read_text())
     if len(va) and va.mm_per_px.notna().all():
         pred = predict_landmarks(lm, [read_item_image(r) for r in va.to_dict('records')], [read_item_mask(f) for f in va['mask']], l['bs'])
         e = landmark_errors(pred, va[['crown_x', 'crown_y', 'rump_x', 'rump_y']].to_numpy(float).reshape(-1, 2, 2), va.mm_per_px)
@@ -199,12 +266,15 @@ def train_models(dataset, # a data set folder with images, masks and crown/rump 
     acc, held = _fit_acceptance(seg, ql, lm, va, s['bs'])
     acc.save(out)
     shutil.rmtree(out/'_candidates', ignore_errors=True)
-    return write_manifest(out, {'device': run_device(), 'threads': threads, 'seed': seed, 'preset': preset,
+    man = write_manifest(out, {'device': run_device(), 'threads': threads, 'seed': seed, 'preset': preset,
+                                'world_size': W, 'backend': _backend(),
                                 'overrides': overrides or {}, 'train_seconds': round(time.time() - t_all, 1),
                                 'training_data': {'dataset': str(Path(dataset).resolve()), 'items': len(items),
                                                   'valid_items': int(items.is_valid.sum()), 'phantom': 'ga_true_days' in items.columns},
                                 'held_out': held, 'acceptance_fit': {'kind': acc.kind, 'threshold': acc.threshold, **acc.fit_info},
                                 'models': info})
+    distrib_barrier()                                  # the other processes return once the folder is complete
+    return man
 
 # %% ../nbs/09_train.ipynb #abebe7d2
 def example_models(preset:str='tiny', # a key of `PRESETS`
