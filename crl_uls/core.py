@@ -15,7 +15,7 @@ warnings.filterwarnings('ignore', message=r'`torch.jit.script` is deprecated', c
 
 # %% auto #0
 __all__ = ['Point', 'check_spacing', 'Landmarks', 'seed_everything', 'usable_cores', 'busy_elsewhere', 'free_cores',
-           'set_threads', 'show_progress', 'run_device', 'torch_device', 'ordered_map']
+           'set_threads', 'show_progress', 'run_device', 'torch_device', 'ordered_map', 'release_memory']
 
 # %% ../nbs/00_core.ipynb #f66cb530
 class Point(NamedTuple):
@@ -182,9 +182,21 @@ def ordered_map(fn, # a picklable function of one argument (a library function, 
     from concurrent.futures import ProcessPoolExecutor
     from crl_uls.core import _worker_start as start   # the library's, which spawned workers can import (not a notebook's copy)
     if workers < 1: raise ValueError(f"workers must be at least 1, got {workers}")
-    with ProcessPoolExecutor(workers, mp_context=mp.get_context('spawn'), initializer=start) as ex:
-        q = deque()
-        for x in xs:
-            q.append(ex.submit(fn, x))
-            if len(q) >= max(ahead, workers): yield q.popleft().result()
-        while q: yield q.popleft().result()
+    from concurrent.futures.process import BrokenProcessPool
+    try:
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context('spawn'), initializer=start) as ex:
+            q = deque()
+            for x in xs:
+                q.append(ex.submit(fn, x))
+                if len(q) >= max(ahead, workers): yield q.popleft().result()
+            while q: yield q.popleft().result()
+    except BrokenProcessPool:
+        raise RuntimeError("the worker processes stopped or could not start: from a script, start the work under "
+                           "`if __name__ == '__main__':` (each worker imports the script), or use no workers") from None
+
+# %% ../nbs/00_core.ipynb #c0de0008
+def release_memory() -> bool:
+    "Return the memory the C allocator keeps after `free` to the system (glibc's `malloc_trim`); False where there is no glibc."
+    import ctypes, ctypes.util
+    try: return bool(ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6').malloc_trim(0)) or True
+    except (OSError, AttributeError): return False

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from glob import glob
 from pathlib import Path
 import numpy as np, cv2
-from .core import Point, check_spacing, run_device, set_threads, show_progress, ordered_map, torch_device
+from .core import Point, check_spacing, run_device, set_threads, show_progress, ordered_map, torch_device, release_memory
 from .biometry import estimate_ga, crl_px, crl_mm
 from .data import read_image, read_dicom, to_grey8, DataError, spacing_of, is_dicom, draw_calipers
 from .quality import guideline_criteria
@@ -450,9 +450,13 @@ class Pipeline:
         if isinstance(inputs, (list, tuple)): inputs = list(flat(inputs))     # paths: cheap to list, and the bar gets a total
         else: inputs = flat(inputs)                                           # a generator stays lazy: streamed, never all held
         pending = []                              # (position, Measurement or (name, image, spacing))
+        flushes = 0
         def flush():
+            nonlocal flushes
             ok = [(i, x) for i, x in pending if isinstance(x, tuple)]     # ready inputs are tuples; unreadable ones came back as Measurements
             done = dict(zip([i for i, _ in ok], self.measure_batch([x for _, x in ok]) if ok else []))
+            flushes += 1
+            if flushes % 16 == 0: release_memory()            # freed memory back to the system: flat however long the stream
             res = [done.get(i, x) for i, x in pending]; pending.clear(); return res
         with tqdm(total=len(inputs) if isinstance(inputs, list) else None, desc='measuring', unit='img',
                   disable=not show_progress(progress)) as bar:

@@ -1,5 +1,5 @@
 "Training through the command line: presets read when training starts, overrides, and what a log shows."
-import json
+import json, os
 from conftest import train_tiny
 
 def test_train_with_a_preset_after_every_stage_module_was_imported(tmp_path, capsys):
@@ -32,3 +32,32 @@ def test_same_seed_same_metrics(tmp_path):
     a, b = train_tiny(tmp_path/'a', seed=3, overrides=one, n=32), train_tiny(tmp_path/'b', seed=3, overrides=one, n=32)
     for st in ('segmentation', 'quality', 'landmarks'):
         assert a['models'][st]['valid'] == b['models'][st]['valid'], st
+
+def test_two_processes_train_one_model_folder(tmp_path):
+    """`torchrun` starts two CPU processes (gloo): both train every stage in fastai's `distrib_ctx`, rank 0 alone writes
+    one model folder, it verifies against its manifest, and `crl-uls predict` measures with it."""
+    import csv
+    from conftest import venv_tool, run
+    from crl_uls.phantom import write_phantoms
+    from crl_uls.pipeline import verify_models
+    write_phantoms(tmp_path/'data', 32, 64, seed=2, workers=1, progress=False)
+    cheap = ['--set', 'arch=resnet18', '--set', 'quality.arch=vgg16_bn', '--epochs', '1', '--epochs', 'segmentation=2',
+             '--set', 'quality.fold_epochs=2']                         # the machinery, not the accuracy: about a minute on 2 cores
+    r = run(venv_tool('torchrun'), '--standalone', '--nproc_per_node', '2', venv_tool('crl-uls'), 'train', str(tmp_path/'data'),
+            '--out', str(tmp_path/'m'), '--preset', 'tiny', *cheap, env={**os.environ, 'CRL_ULS_THREADS': '1'})
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.count('wrote ') == 1 and '2 processes (gloo)' in r.stdout, r.stdout          # rank 0 reports, once
+    assert r.stderr.count('segmentation epoch 2/2:') == 1, r.stderr[-2000:]                     # one log line per epoch, rank 0's
+    man = json.loads((tmp_path/'m'/'manifest.json').read_text())
+    assert (man['world_size'], man['backend']) == (2, 'gloo')
+    for st in ('segmentation', 'quality', 'landmarks'):                  # the effective batch, split between the two processes
+        assert (man['models'][st]['bs'], man['models'][st]['bs_per_process']) == (8, 4), st
+    assert man['models']['quality']['candidates']['unet'] > 0          # the cross-fitted U-Nets' outputs reached the candidates
+    assert sorted(p.name for p in (tmp_path/'m').iterdir()) == ['acceptance.json', 'landmarks.pkl', 'manifest.json', 'quality.pkl',
+                                                                'segmentation.pkl']
+    verify_models(tmp_path/'m')
+    imgs = sorted((tmp_path/'data'/'images').iterdir())[:3]
+    p = run(venv_tool('crl-uls'), 'predict', str(tmp_path/'m'), *map(str, imgs), '--out', str(tmp_path/'r.csv'), '--quiet')
+    assert p.returncode == 0, p.stderr
+    rows = list(csv.DictReader(open(tmp_path/'r.csv')))
+    assert [r['path'] for r in rows] == list(map(str, imgs)) and not any(r['error'] for r in rows)
