@@ -391,4 +391,6 @@ def main(argv:list[str]|None=None, # arguments (default: the command line)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())     # so that the exit's flush does not fail again
         return 1
 
+# %% ../nbs/11_cli.ipynb #c11a0001
+#| eval: false
 if __name__ == '__main__': sys.exit(main())      # `python -m crl_uls.cli`, `torchrun -m crl_uls.cli`
