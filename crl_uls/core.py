@@ -198,5 +198,6 @@ def ordered_map(fn, # a picklable function of one argument (a library function, 
 def release_memory() -> bool:
     "Return the memory the C allocator keeps after `free` to the system (glibc's `malloc_trim`); False where there is no glibc."
     import ctypes, ctypes.util
-    try: return bool(ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6').malloc_trim(0)) or True
+    try: ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6').malloc_trim(0)
     except (OSError, AttributeError): return False
+    return True

@@ -141,11 +141,10 @@ def _valid_metrics(learn) -> dict:
 
 def _fit(learn, stage:str, s:dict, progress:bool, cbs=()):
     "Fit one learner with the one-cycle policy (in several processes: in fastai's `distrib_ctx`): bars on a terminal, else one line per epoch, else (progress=False) silence."
-    import torch.distributed as dist
     cbs, bars = list(cbs), show_progress(progress)
     if progress and not bars: cbs.append(EpochLines(stage))
     many = world_size() > 1
-    dctx = learn.distrib_ctx(sync_bn=dist.get_backend() != 'gloo') if many else nullcontext()   # no SyncBatchNorm kernel on CPUs
+    dctx = learn.distrib_ctx(sync_bn=_backend() != 'gloo') if many else nullcontext()   # no SyncBatchNorm kernel on CPUs
     with dctx, (nullcontext() if bars else learn.no_bar()), (nullcontext() if progress else learn.no_logging()):
         learn.fit_one_cycle(s['epochs'], s['lr'], cbs=cbs)
 
