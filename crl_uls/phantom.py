@@ -13,9 +13,10 @@ from .biometry import crl_from_ga, ga_from_crl, crl_in_range, crl_mm, axis_angle
 from .data import dataset_dirs, write_png, write_labelme, overlay, META_CSV
 
 # %% auto #0
-__all__ = ['FLEXIONS', 'ECHO', 'ATTEN', 'Ellipse', 'Fetus', 'make_fetus', 'Scene', 'draw_scene', 'echo_maps', 'polar_grid',
-           'to_polar', 'psf_kernels', 'lateral_blur', 'beamform', 'log_compress', 'scan_convert', 'render', 'truth',
-           'parse_size', 'Phantom', 'make_phantom', 'show_phantoms', 'show_stages', 'write_phantoms']
+__all__ = ['FLEXIONS', 'ECHO', 'ATTEN', 'FEATURES', 'ACQUISITION', 'Ellipse', 'Fetus', 'make_fetus', 'feature_probs', 'Scene',
+           'draw_scene', 'echo_maps', 'polar_grid', 'to_polar', 'psf_kernels', 'lateral_blur', 'beamform',
+           'log_compress', 'scan_convert', 'render', 'truth', 'parse_size', 'Phantom', 'make_phantom', 'show_phantoms',
+           'show_stages', 'write_phantoms']
 
 # %% ../nbs/03_phantom.ipynb #e56aace6
 @dataclass
@@ -119,6 +120,35 @@ ECHO = dict(maternal=0.45, skin=1.3, fat=0.18, muscle=0.55, myometrium=0.6, deci
             face=0.9, heart=0.75, stomach=0.02, limb=0.6, spine=0.9)
 ATTEN = dict(tissue=0.5, fluid=0.005, placenta=0.6, bone=0.5)     # dB/cm/MHz; bone grows with ossification
 
+FEATURES = dict(on_wall=0.2, low_contrast=0.15, magnified=0.15, transvaginal=0.15, yolk_amnion=0.2,
+                motion_blur=0.1, post=0.3, doppler=0.1, calipers=0.15)
+
+ACQUISITION = {   # ranges (low, high) drawn uniformly; a list holds several ranges, one picked at random
+    'train': dict(probe_radius=(40., 60.), half_angle=(30., 40.), f0=(3., 5.), dyn_range=(48., 66.), gain_db=(-4., 4.),
+                  gamma=(0.85, 1.2), tgc_slope=(0.85, 1.15), smooth_px=(0.4, 1.0), compound=(2, 2)),
+    'transvaginal': dict(probe_radius=(8., 12.), half_angle=(60., 75.), f0=(5., 6.5)),
+    'shifted': dict(probe_radius=(22., 32.), half_angle=(45., 55.), f0=[(2.0, 2.6), (7.0, 8.5)],
+                    dyn_range=[(36., 44.), (70., 80.)], gain_db=[(-8., -5.), (5., 8.)], gamma=[(0.65, 0.78), (1.3, 1.5)],
+                    tgc_slope=[(0.55, 0.75), (1.3, 1.5)], smooth_px=(1.3, 2.0), compound=(3, 4)),
+}
+
+def _pick(rng, spec):
+    "A value drawn uniformly from a range (low, high), or from one of several ranges picked at random."
+    lo, hi = spec[int(rng.integers(len(spec)))] if isinstance(spec, list) else spec
+    return float(rng.uniform(lo, hi))
+
+def feature_probs(features:dict|bool|None=None, # None: `FEATURES`; False: none (the classic phantom); a dict overrides some
+                 ) -> dict:
+    "The chance of each wider-phantom feature, checked."
+    if features is None or features is True: return dict(FEATURES)
+    if features is False: return {k: 0.0 for k in FEATURES}
+    bad = set(features) - set(FEATURES)
+    if bad: raise ValueError(f"unknown phantom feature {sorted(bad)[0]!r}; choose from {', '.join(FEATURES)}")
+    out = {**FEATURES, **{k: float(v) for k, v in features.items()}}
+    for k, v in out.items():
+        if not 0 <= v <= 1: raise ValueError(f"feature {k} must have a chance between 0 and 1, got {v}")
+    return out
+
 @dataclass
 class Scene:
     "Everything one phantom image is drawn from: anatomy in mm (apex of the probe at the origin, depth down), probe, window, acoustics."
@@ -130,6 +160,8 @@ class Scene:
     dyn_range: float; gain_db: float; gamma: float
     artefacts: dict = field(default_factory=dict)
     head_side: str = 'right'; tilt_deg: float = 0.0; off_midline: float = 0.0
+    domain: str = 'train'                            # 'train' or 'shifted' (`ACQUISITION`)
+    look: dict = field(default_factory=dict)         # the wider phantom's features that are on, and their settings
 
     @property
     def ossification(self): return float(np.clip((self.ga_true_days - 70) / 28, 0, 1))
@@ -147,17 +179,32 @@ def _place_fetus(rng, f:Fetus, sac:Ellipse, tilt:float, mirror:bool):
         if sac.inside(g.outline(), 0.92).all(): return g, True
     return g, False
 
+def _to_wall(f:Fetus, sac:Ellipse, direction, share:float):
+    "Slide the fetus along `direction` until `share` of its outline lies beyond the sac's edge (in the wall: no fluid between)."
+    d = np.asarray(direction, float) / np.linalg.norm(direction)
+    for t in np.arange(0.25, 2*max(sac.a, sac.b), 0.25):
+        g = f.transform(lambda p, t=t: np.asarray(p) + t*d)
+        if (~sac.inside(g.outline())).mean() >= share: return g
+    return f
+
 def draw_scene(rng:np.random.Generator, # the random source
                size=(256, 256), # image (width, height) in pixels
                ga_days:float|None=None, # gestational age; drawn uniformly from `ga_range` when None
                ga_range=(58., 98.), # GA span in days (8+2 to 14+0 weeks)
                flexion:str|None=None, # 'neutral', 'hyperflexed', 'hyperextended' (drawn when None)
                artefacts:float=0.3, # chance of each optional artefact
+               features:dict|bool|None=None, # the wider phantom's features and their chances (`feature_probs`); False: none
+               domain:str='train', # 'train': the training ranges; 'shifted': ranges training never uses (`ACQUISITION`)
               ) -> Scene:
     "Draw a random first-trimester mid-sagittal scene at a GA, with its probe, zoom and acoustics."
     W, H = size
     lo, hi = (float(v) for v in ga_range)
     if not 0 < lo <= hi: raise ValueError(f"ga_range must be (low, high) days with 0 < low <= high, got {ga_range!r}")
+    if domain not in ('train', 'shifted'): raise ValueError(f"domain must be 'train' or 'shifted', got {domain!r}")
+    probs = feature_probs(features)
+    frng = rng.spawn(1)[0]      # the features' and the shifted ranges' own stream: the classic phantom's draws stay as they were
+    on = {k: bool(frng.random() < p) for k, p in probs.items()}
+    if domain == 'shifted': on['transvaginal'] = False                 # the shifted probe replaces both training probes
     ga = float(rng.uniform(lo, hi) if ga_days is None else ga_days)
     if not IG_SIZE_GA_RANGE[0] <= ga <= IG_SIZE_GA_RANGE[1]:
         warnings.warn(f"GA {ga:g} days is outside INTERGROWTH-21st's size standard ({IG_SIZE_GA_RANGE[0]:g}–"
@@ -172,10 +219,18 @@ def draw_scene(rng:np.random.Generator, # the random source
     msd = max(ga - 30, 10) * rng.uniform(0.85, 1.15)
     ext = np.ptp(fetus.outline(), 0).max()
     A = max(msd/2*1.15, ext/2 + 4); B = max(A*rng.uniform(0.62, 0.85), ext*0.35 + 3)
-    R, half = rng.uniform(40, 60), rng.uniform(30, 40)
+    TR = ACQUISITION['train']
+    R, half = rng.uniform(*TR['probe_radius']), rng.uniform(*TR['half_angle'])
     wall = (rng.uniform(0.8, 1.5), rng.uniform(4, 14), rng.uniform(4, 10))
     Au, Bu = A + rng.uniform(10, 25), B + rng.uniform(8, 20)
-    depth_c = sum(wall) + Bu + rng.uniform(0, 15)
+    extra = rng.uniform(0, 15)
+    depth_c = sum(wall) + Bu + extra
+    probe = 'transvaginal' if on['transvaginal'] else ('shifted' if domain == 'shifted' else None)
+    if probe:
+        R, half = _pick(frng, ACQUISITION[probe]['probe_radius']), _pick(frng, ACQUISITION[probe]['half_angle'])
+    if probe == 'transvaginal':            # the probe in the vagina: a thin vaginal wall, the uterus just beyond it
+        wall = (frng.uniform(0.5, 1.0), frng.uniform(0.5, 1.5), frng.uniform(1.0, 3.0))
+        depth_c = sum(wall) + Bu + extra/3
     lat = math.radians(half) * (rng.uniform(-0.35, 0.35) if rng.random() > 0.1 else rng.choice([-1, 1])*rng.uniform(0.6, 0.9))
     cy = R + depth_c; cx = cy*math.tan(lat)
     sac = Ellipse(cx, cy, A, B, rng.uniform(-20, 20))
@@ -184,22 +239,33 @@ def draw_scene(rng:np.random.Generator, # the random source
     mirror = rng.random() < 0.5
     fetus, ok = _place_fetus(rng, fetus, sac, tilt, mirror)
     if not ok: sac = Ellipse(sac.cx, sac.cy, sac.a*1.3, sac.b*1.3, sac.angle); uterus = Ellipse(uterus.cx, uterus.cy, uterus.a*1.25, uterus.b*1.25, uterus.angle)
-    # placenta: a crescent on the sac wall
+    look = {}
+    if on['on_wall']:                      # against the anterior or posterior wall, or on the placenta
+        site = str(frng.choice(['anterior', 'posterior', 'placenta']))
+        toward = np.array([sac.cx, sac.cy]) / math.hypot(sac.cx, sac.cy)        # from the probe through the sac: posterior
+        d = -toward if site == 'anterior' else toward if site == 'posterior' else _rot([1.0, 0.0], frng.uniform(0, 360))
+        fetus = _to_wall(fetus, sac, d, frng.uniform(0.05, 0.2))
+        look['on_wall'] = dict(site=site, direction=d)
+    # placenta: a crescent on the sac wall (under the fetus when it lies on the placenta)
     beta, width, T = rng.uniform(0, 360), rng.uniform(100, 160), rng.uniform(0.12, 0.25)*A + 2
+    if look.get('on_wall', {}).get('site') == 'placenta':
+        u = _rot(look['on_wall']['direction'], -sac.angle)
+        beta = math.degrees(math.atan2(u[1]/sac.b, u[0]/sac.a))
     t = np.radians(np.linspace(beta - width/2, beta + width/2, 60))
     inner = Ellipse(sac.cx, sac.cy, sac.a + 1.5, sac.b + 1.5, sac.angle)
     outer = Ellipse(sac.cx, sac.cy, sac.a + 1.5 + T, sac.b + 1.5 + T*0.9, sac.angle)
-    on = lambda e, t: _rot(np.stack([e.a*np.cos(t), e.b*np.sin(t)], -1), e.angle) + (e.cx, e.cy)
-    placenta = np.concatenate([on(inner, t), on(outer, t[::-1])])
+    on_e = lambda e, t: _rot(np.stack([e.a*np.cos(t), e.b*np.sin(t)], -1), e.angle) + (e.cx, e.cy)
+    placenta = np.concatenate([on_e(inner, t), on_e(outer, t[::-1])])
     # cord: from the abdomen to the placenta, a gentle curve
-    end = on(inner, np.radians(beta + rng.uniform(-width/3, width/3)))
+    end = on_e(inner, np.radians(beta + rng.uniform(-width/3, width/3)))
     mid = (fetus.cord_root + end)/2 + rng.normal(0, 0.25*np.linalg.norm(end - fetus.cord_root), 2)
     s = np.linspace(0, 1, 30)[:, None]
     cord = (1-s)**2*fetus.cord_root + 2*(1-s)*s*mid + s**2*end
-    # yolk sac: in the fluid, clear of the fetus
+    # yolk sac: in the fluid, clear of the fetus (larger in the wider phantom's variation)
     yolk = None
     if rng.random() < (0.95 if ga < 84 else 0.5):
         r_y = rng.uniform(1.5, 3.0)
+        if on['yolk_amnion']: r_y = frng.uniform(3.0, 5.0)
         fpts = fetus.outline()
         for _ in range(60):
             c = np.array([sac.cx, sac.cy]) + _rot(rng.uniform(-0.8, 0.8, 2)*(sac.a, sac.b), sac.angle)
@@ -207,25 +273,48 @@ def draw_scene(rng:np.random.Generator, # the random source
                     and not any(_poly_contains(p, c) for p in [fetus.head, *fetus.trunk])):
                 yolk = Ellipse(*c, r_y, r_y*rng.uniform(0.9, 1.0), rng.uniform(0, 180)); break
     amnion = None
+    fp = fetus.outline(); fc = (fp.min(0) + fp.max(0))/2
     if rng.random() < float(np.clip((98 - ga)/30, 0.1, 0.9)):
-        fp = fetus.outline(); fc = (fp.min(0) + fp.max(0))/2
         amnion = Ellipse(*fc, np.ptp(fp[:, 0])/2 + rng.uniform(2, 5), np.ptp(fp[:, 1])/2 + rng.uniform(2, 5), 0)
+    if on['yolk_amnion']:                  # an amnion hugging the fetus, thicker
+        g = frng.uniform(0.3, 1.2)
+        amnion = Ellipse(*fc, np.ptp(fp[:, 0])/2*1.15 + g, np.ptp(fp[:, 1])/2*1.15 + g, 0)
+        look['yolk_amnion'] = dict(amnion_px=frng.uniform(0.5, 1.2))
     # window: zoom so the fetus spans a random fraction of the width, placed off-centre
-    fp = fetus.outline(); lo, hi = fp.min(0), fp.max(0)
+    lo, hi = fp.min(0), fp.max(0)
     wf = rng.uniform(0.35, 0.85)
+    if on['magnified']: wf = frng.uniform(0.6, 0.9)                  # zoomed until the fetus fills most of the view
     mm = float((hi[0] - lo[0]) / (wf*W))
-    mm = max(mm, float((hi[1] - lo[1]) / (0.9*H)), 35.0/W)           # at least a 35 mm wide view
+    mm = max(mm, float((hi[1] - lo[1]) / (0.9*H)), (12.0 if on['magnified'] else 35.0)/W)   # at least a 35 mm wide view (12 zoomed)
     fx, fy = (hi - lo) / mm / (W, H)                                 # fraction of width and height the fetus spans
     cxp = rng.uniform(fx/2 + 0.03, max(fx/2 + 0.03, 1 - fx/2 - 0.03))*W
     cyp = rng.uniform(fy/2 + 0.04, max(fy/2 + 0.04, 1 - fy/2 - 0.04))*H
     x0, y0 = (lo[0] + hi[0])/2 - cxp*mm, (lo[1] + hi[1])/2 - cyp*mm
     far = math.hypot(abs(x0) + W*mm, y0 + H*mm)
     fan_depth = far*rng.uniform(1.0, 1.1) if rng.random() > 0.2 else max(np.hypot(*fp.T).max() + 8, far*rng.uniform(0.75, 1.0))
-    f0 = rng.uniform(3, 5)
+    f0 = rng.uniform(*TR['f0'])
     arts = {k: bool(rng.random() < artefacts) for k in ('shadow', 'reverberation', 'overlays')}
+    sigma_lat, focus, rayleigh = rng.uniform(0.3, 0.6), (y0 + H*mm/2), rng.uniform(20, 40)
+    tgc, dr, gain, gamma = (rng.uniform(*TR[k]) for k in ('tgc_slope', 'dyn_range', 'gain_db', 'gamma'))
+    if probe: f0 = _pick(frng, ACQUISITION[probe]['f0'])
+    if domain == 'shifted':                # acoustics and a look training never sees, and another screen's furniture
+        S = ACQUISITION['shifted']
+        tgc, dr, gain, gamma = (_pick(frng, S[k]) for k in ('tgc_slope', 'dyn_range', 'gain_db', 'gamma'))
+        look['post'] = dict(kind='smooth+compound', smooth_px=_pick(frng, S['smooth_px']), compound=int(round(_pick(frng, S['compound']))))
+        arts['overlays'] = True
+    elif on['post']:                       # one of a machine's post-processing looks, mildly
+        kind = str(frng.choice(['smooth', 'edge', 'compound']))
+        look['post'] = dict(kind=kind, smooth_px=_pick(frng, ACQUISITION['train']['smooth_px']), edge=frng.uniform(0.3, 0.9),
+                            compound=int(ACQUISITION['train']['compound'][0]))
+    if on['low_contrast']: look['low_contrast'] = dict(fetal_gain=frng.uniform(0.08, 0.25), fluid=frng.uniform(0.02, 0.06))
+    if on['motion_blur']: look['motion_blur'] = dict(length_px=frng.uniform(3, 9), angle=frng.uniform(0, 180))
+    if on['doppler']: look['doppler'] = dict(centre=frng.uniform(0.25, 0.75, 2), size=frng.uniform(0.25, 0.45, 2), seed=int(frng.integers(2**31)))
+    if on['calipers']: look['calipers'] = dict(jitter_px=frng.normal(0, 1.5, 4), label=bool(frng.random() < 0.7))
+    if probe == 'transvaginal': look['transvaginal'] = True
+    if on['magnified']: look['magnified'] = True
     return Scene(ga, crl0, fetus, sac, uterus, placenta, yolk, amnion, cord, R, half, fan_depth, wall,
-                 x0, y0, mm, (W, H), f0, rng.uniform(0.3, 0.6), (y0 + H*mm/2), rng.uniform(20, 40), rng.uniform(0.85, 1.15),
-                 rng.uniform(48, 66), rng.uniform(-4, 4), rng.uniform(0.85, 1.2), arts, 'left' if mirror else 'right', tilt, off)
+                 x0, y0, mm, (W, H), f0, sigma_lat, focus, rayleigh, tgc, dr, gain, gamma,
+                 arts, 'left' if mirror else 'right', tilt, off, domain, look)
 
 # %% ../nbs/03_phantom.ipynb #fab23ed7
 def _fill(img, polys, val, x0, y0, res):
@@ -258,8 +347,10 @@ def echo_maps(sc:Scene, rng, res:float):
     E([sc.placenta], 'placenta'); _fill(att, [sc.placenta], ATTEN['placenta'], *a)
     tex = 1 + 0.25*_smooth_noise(rng, shape, max(1.0, 1.5/res))
     echo *= np.clip(tex, 0.4, 1.8)
-    E([sc.sac.poly()], 'fluid'); _fill(att, [sc.sac.poly()], ATTEN['fluid'], *a)
-    if sc.amnion is not None: cv2.polylines(echo, [np.round((sc.amnion.poly() - a[:2]) / res * 16).astype(np.int32)], True, ECHO['amnion'], max(1, int(round(0.3/res))), cv2.LINE_8, 4)
+    low = sc.look.get('low_contrast')
+    E([sc.sac.poly()], low['fluid'] if low else 'fluid'); _fill(att, [sc.sac.poly()], ATTEN['fluid'], *a)
+    thick = sc.look.get('yolk_amnion', {}).get('amnion_px', 0.3)
+    if sc.amnion is not None: cv2.polylines(echo, [np.round((sc.amnion.poly() - a[:2]) / res * 16).astype(np.int32)], True, ECHO['amnion'], max(1, int(round(thick/res))), cv2.LINE_8, 4)
     if sc.yolk is not None:
         y = sc.yolk
         E([y.poly()], 'yolk'); E([Ellipse(y.cx, y.cy, y.a - 0.5, y.b - 0.5, y.angle).poly()], 'fluid')
@@ -273,6 +364,10 @@ def echo_maps(sc:Scene, rng, res:float):
     for p in f.parts['spine']:
         _disc(echo, p[0], max(0.25, 0.012*sc.crl_neutral_mm), ECHO['spine'] + 0.8*oss, *a)
         _disc(att, p[0], max(0.25, 0.012*sc.crl_neutral_mm), ATTEN['bone'] + 2*oss, *a)
+    if low:                                # a grey, textured fetus, barely brighter than the fluid and darker than the wall
+        inside = np.zeros(shape, np.uint8); _fill(inside, [f.head, *f.trunk, *f.parts['arm'], *f.parts['leg']], 1, *a)
+        tex = np.clip(1 + 0.3*_smooth_noise(rng, shape, max(1.0, 0.8/res)), 0.4, 1.8)
+        echo = np.where(inside > 0, echo*low['fetal_gain']*tex, echo).astype(np.float32)
     return echo, att
 
 # %% ../nbs/03_phantom.ipynb #3e014741
@@ -330,16 +425,21 @@ def lateral_blur(x, rs, ths, sigma0, focus, zr, levels:int=5):
     return (st[i0, rows] * (1 - w) + st[i1, rows] * w) * gain
 
 def beamform(echo_p, att_p, sc:Scene, rs, ths, rng, stages:dict|None=None):
-    "Scatterers -> pulse-echo convolution -> envelope, with depth attenuation and TGC; returns the envelope."
+    "Scatterers -> pulse-echo convolution -> envelope, with depth attenuation and TGC; returns the envelope (compounded: the mean of several)."
     dz = float(rs[1] - rs[0])
     loss_db = 2 * sc.f0 * np.cumsum(att_p * (dz/10), axis=0)              # round trip
     amp = echo_p * (10 ** (-loss_db/20)).astype(np.float32)
-    scat = rng.standard_normal(echo_p.shape).astype(np.float32) * amp
     kc, ks = psf_kernels(sc.f0, dz)
-    i = cv2.filter2D(scat, -1, kc, borderType=cv2.BORDER_REFLECT); q = cv2.filter2D(scat, -1, ks, borderType=cv2.BORDER_REFLECT)
-    i = lateral_blur(i, rs, ths, sc.sigma_lat, sc.focus, sc.rayleigh); q = lateral_blur(q, rs, ths, sc.sigma_lat, sc.focus, sc.rayleigh)
-    env = np.sqrt(i*i + q*q)
-    if stages is not None: stages.update(scatterers=scat, rf=i, envelope=env)
+    post = sc.look.get('post', {})
+    n = post.get('compound', 1) if 'compound' in post.get('kind', '') else 1
+    env = 0
+    for k in range(n):                     # compounding: independent speckle of the same tissue, averaged
+        scat = rng.standard_normal(echo_p.shape).astype(np.float32) * amp
+        i = cv2.filter2D(scat, -1, kc, borderType=cv2.BORDER_REFLECT); q = cv2.filter2D(scat, -1, ks, borderType=cv2.BORDER_REFLECT)
+        i = lateral_blur(i, rs, ths, sc.sigma_lat, sc.focus, sc.rayleigh); q = lateral_blur(q, rs, ths, sc.sigma_lat, sc.focus, sc.rayleigh)
+        env = env + np.sqrt(i*i + q*q) / n
+        if stages is not None and k == 0: stages.update(scatterers=scat, rf=i)
+    if stages is not None: stages.update(envelope=env)
     tgc_db = 2 * sc.f0 * ATTEN['tissue'] * sc.tgc_slope * (rs - sc.probe_radius) / 10
     return env * (10 ** (tgc_db/20)).astype(np.float32)[:, None]
 
@@ -397,8 +497,46 @@ def _reverberation(img, fan, sc:Scene, rng):
     ghost = sum(a*np.exp(-((d - k*t)/0.8)**2) for k, a in ((2, 60), (3, 30), (4, 15)))
     return np.where(fan, img + ghost*rng.uniform(0.5, 1.0), img)
 
+def _post_process(img, fan, sc:Scene):
+    "A machine's post-processing (smoothing, edge enhancement) and motion blur, inside the fan; the classic phantom has none."
+    post, blur = sc.look.get('post', {}), sc.look.get('motion_blur')
+    if 'smooth' in post.get('kind', ''): img = cv2.GaussianBlur(img, (0, 0), post['smooth_px'])
+    if post.get('kind') == 'edge': img = img + post['edge']*(img - cv2.GaussianBlur(img, (0, 0), 1.5))
+    if blur:                                   # the probe or the fetus moved during the frame: a short line kernel
+        L = int(round(blur['length_px'])) | 1; k = np.zeros((L, L), np.float32)
+        c, d = L//2, np.array([math.cos(math.radians(blur['angle'])), math.sin(math.radians(blur['angle']))])
+        cv2.line(k, tuple(int(round(v)) for v in c - d*c), tuple(int(round(v)) for v in c + d*c), 1.0, 1)
+        img = cv2.filter2D(img, -1, k / k.sum(), borderType=cv2.BORDER_REFLECT)
+    return np.where(fan, img, 0) if (post or blur) else img
+
+def _doppler(img, fan, sc:Scene):
+    "A colour (Doppler) box as a grey screenshot shows it: a frame and mottled flow inside it."
+    W, H = sc.size; d = sc.look['doppler']
+    (cx, cy), (w, h) = d['centre']*(W, H), d['size']*(W, H)
+    x0, y0, x1, y1 = (int(np.clip(v, 0, m - 1)) for v, m in ((cx - w/2, W), (cy - h/2, H), (cx + w/2, W), (cy + h/2, H)))
+    flow = _smooth_noise(np.random.default_rng(d['seed']), (y1 - y0 + 1, x1 - x0 + 1), max(1.5, W/80))
+    box = img[y0:y1 + 1, x0:x1 + 1]
+    blobs = (flow > 1.0) & fan[y0:y1 + 1, x0:x1 + 1]
+    box[blobs] = np.clip(110 + 60*flow[blobs], 0, 255).astype(np.uint8)
+    cv2.rectangle(img, (x0, y0), (x1, y1), 200, 1)
+    return img
+
+def _calipers(img, sc:Scene):
+    "A CRL already measured on screen: caliper marks near the crown and the rump, a dotted line, often a label."
+    W, H = sc.size; c = sc.look['calipers']; col = 230
+    ends = [((p - (sc.x0, sc.y0)) / sc.mm_per_px + j) for p, j in ((sc.fetus.crown, c['jitter_px'][:2]), (sc.fetus.rump, c['jitter_px'][2:]))]
+    n = int(np.linalg.norm(ends[1] - ends[0]) // 4)
+    for t in np.linspace(0, 1, max(n, 2))[1:-1]:
+        q = ends[0]*(1 - t) + ends[1]*t; cv2.circle(img, (int(q[0]), int(q[1])), 0, col, -1)
+    for q in ends: cv2.drawMarker(img, (int(round(q[0])), int(round(q[1]))), col, cv2.MARKER_CROSS, max(5, W//30), 1)
+    if c['label']:
+        crl = np.linalg.norm(sc.fetus.crown - sc.fetus.rump) / 10
+        cv2.putText(img, f"CRL {crl:.2f}cm", (3, H - 6), cv2.FONT_HERSHEY_SIMPLEX, max(0.28, H/900), col, 1, cv2.LINE_AA)
+    return img
+
 def _overlays(img, fan, sc:Scene, rng):
-    "Screen furniture as on real screenshots: text, a depth scale, a caliper pair on the sac."
+    "Screen furniture as on real screenshots: text, a depth scale, a caliper pair on the sac (the shifted phantom: another maker's)."
+    if sc.domain == 'shifted': return _other_screen(img, fan, sc, rng)
     W, H = sc.size; fs = max(0.28, H/900); col = int(rng.uniform(170, 255))
     txt = [f"C{rng.integers(2,6)}-{rng.integers(1,3)} {sc.f0:.1f}MHz", f"Gn {rng.integers(30,70)}  DR {sc.dyn_range:.0f}",
            f"FR {rng.integers(12,40)}Hz", f"D {sc.fan_depth/10:.1f}cm"]
@@ -415,6 +553,26 @@ def _overlays(img, fan, sc:Scene, rng):
         cv2.drawMarker(img, (int(q[0]), int(q[1])), col, cv2.MARKER_CROSS, max(5, W//40), 1)
     return img
 
+def _other_screen(img, fan, sc:Scene, rng):
+    "Furniture training never sees: a grey-scale bar, a frame, another font, an orientation mark, tilted-cross calipers."
+    W, H = sc.size; fs = max(0.5, H/450); col = int(rng.uniform(140, 255))
+    h, y = int(H*rng.uniform(0.3, 0.6)), int(H*0.15)
+    img[y:y + h, 2:2 + max(3, W//60)] = np.linspace(255, 0, h)[:, None].astype(np.uint8)
+    cv2.rectangle(img, (0, 0), (W - 1, H - 1), col, 1)
+    txt = [f"TIS {rng.uniform(0.1, 0.5):.1f}  MI {rng.uniform(0.6, 1.3):.1f}", f"{sc.f0:.1f}M THI", f"G{rng.integers(40, 90)} P{rng.integers(1, 9)}"]
+    for k, t in enumerate(txt[:int(rng.integers(1, 4))]):
+        cv2.putText(img, t, (int(W*0.05) + 8, H - 4 - int(12*fs)*k), cv2.FONT_HERSHEY_PLAIN, fs, col, 1, cv2.LINE_AA)
+    ys, xs = np.nonzero(fan)
+    if len(xs):                                # the orientation mark at the fan's top corner
+        i = int(np.argmin(ys + 0.2*xs)); m = max(3, W//50)
+        tri = np.array([[xs[i], max(0, ys[i] - 2)], [xs[i] + 2*m, max(0, ys[i] - 2)], [xs[i] + m, max(0, ys[i] - 2) + m]], np.int32)
+        cv2.fillPoly(img, [tri], col)
+    c = np.array([sc.sac.cx, sc.sac.cy]); e = _rot(np.array([sc.sac.a*0.9, 0]), sc.sac.angle + rng.uniform(-20, 20))
+    for p in (c - e, c + e):
+        q = ((p - (sc.x0, sc.y0)) / sc.mm_per_px).round().astype(int)
+        cv2.drawMarker(img, (int(q[0]), int(q[1])), col, cv2.MARKER_TILTED_CROSS, max(5, W//40), 1)
+    return img
+
 def render(sc:Scene, rng, keep_stages:bool=False):
     "Simulate the ultrasound image of a scene; return the 8-bit image, the fan mask and (optionally) the stages."
     res = min(sc.mm_per_px, 0.25)
@@ -429,8 +587,10 @@ def render(sc:Scene, rng, keep_stages:bool=False):
     env = beamform(echo_p, att_p, sc, rs, ths, rng, stages)
     img, fan = scan_convert(log_compress(env, sc), sc, rs, ths)
     if sc.artefacts.get('reverberation'): img = _reverberation(img, fan, sc, rng)
-    img = np.clip(img, 0, 255).astype(np.uint8)
+    img = np.clip(_post_process(img, fan, sc), 0, 255).astype(np.uint8)
+    if sc.look.get('doppler'): img = _doppler(img, fan, sc)
     if sc.artefacts.get('overlays'): img = _overlays(img, fan, sc, rng)
+    if sc.look.get('calipers'): img = _calipers(img, sc)
     if keep_stages: stages.update(rs=rs, ths=ths)
     return img, fan, stages
 
@@ -479,7 +639,7 @@ def make_phantom(seed:int=0, # the data set's seed
                  index:int=0, # the sample's number within the data set
                  size=(256, 256), # (width, height) in pixels
                  keep_stages:bool=False, # keep the intermediate images (echogenicity, scatterers, envelope)
-                 **scene_kw, # passed to `draw_scene` (ga_days, ga_range, flexion, artefacts)
+                 **scene_kw, # passed to `draw_scene` (ga_days, ga_range, flexion, artefacts, features, domain)
                 ) -> Phantom:
     "Draw and simulate phantom `index` of the data set `seed`: the same pair always gives the same phantom."
     rng = np.random.default_rng([int(seed), int(index)])
@@ -491,7 +651,8 @@ def make_phantom(seed:int=0, # the data set's seed
                 crown_x=crown.x, crown_y=crown.y, rump_x=rump.x, rump_y=rump.y,
                 ga_true_days=sc.ga_true_days, crl_in_range=bool(crl_in_range(crl)), **flags,
                 yolk_sac=sc.yolk is not None, f0_mhz=round(sc.f0, 3), dynamic_range_db=round(sc.dyn_range, 2),
-                artefacts=' '.join(k for k, v in sc.artefacts.items() if v))
+                artefacts=' '.join(k for k, v in sc.artefacts.items() if v), domain=sc.domain,
+                features=' '.join(k for k in FEATURES if k in sc.look))
     if keep_stages: stages['scene'] = sc
     return Phantom(img, mask, parts, yolk, crown, rump, sc.mm_per_px, meta, stages)
 
@@ -548,7 +709,7 @@ def write_phantoms(out, # the data set's folder (created if missing)
                    seed:int=0, # the data set's seed: the same seed gives byte-identical files
                    workers:int|None=None, # processes (default: all cores)
                    progress:bool=True, # show a progress bar
-                   **scene_kw, # passed to `draw_scene` (ga_range, flexion, artefacts)
+                   **scene_kw, # passed to `draw_scene` (ga_range, flexion, artefacts, features, domain)
                   ):
     "Write `n` phantoms with their ground truth in the standard layout; return meta.csv as a DataFrame."
     import pandas as pd
