@@ -13,9 +13,9 @@ from .data import read_image, read_mask, read_labelme, annotation_image, good_it
 
 # %% auto #0
 __all__ = ['QUALITY_INPUTS', 'cached_weights', 'use_pretrained', 'StageInfo', 'describe', 'letterbox_box', 'unletterbox',
-           'to_fastai_points', 'from_fastai_points', 'to_pil', 'read_item_image', 'read_item_mask', 'item_image',
-           'mask_image', 'item_masked_image', 'quality_input', 'item_channels', 'item_mask', 'item_points',
-           'loader_workers', 'seg_dls', 'quality_dls', 'landmark_dls', 'letterbox', 'batch_preds']
+           'to_fastai_points', 'from_fastai_points', 'us_aug', 'to_pil', 'read_item_image', 'read_item_mask',
+           'item_image', 'mask_image', 'item_masked_image', 'quality_input', 'item_channels', 'item_mask',
+           'item_points', 'loader_workers', 'seg_dls', 'quality_dls', 'landmark_dls', 'letterbox', 'batch_preds']
 
 # %% ../nbs/04_learners.ipynb #35e04f8d
 _WEIGHTS = {'resnet18': 'ResNet18_Weights', 'resnet34': 'ResNet34_Weights', 'resnet50': 'ResNet50_Weights',
@@ -83,6 +83,67 @@ def to_fastai_points(pts) -> np.ndarray:
 def from_fastai_points(pts) -> np.ndarray:
     "Points in fastai's frame -> (x, y) with pixel centres at integers."
     return np.asarray(pts, dtype=np.float32) - 0.5
+
+# %% ../nbs/04_learners.ipynb #7e1a0b02
+def _us_aug_class():
+    "`UltrasoundAug`, built on first use so that importing this module stays light (no fastai until a learner is built)."
+    import torch, torch.nn.functional as F
+    from fastai.vision.all import Transform, TensorImage
+
+    def _encodes(self, x):
+        n, c, h, w = x.shape
+        ch = list(self.channels) if self.channels is not None else list(range(c))
+        y = x[:, ch].float()
+        keep = y > 0                      # outside the fan, outside a mask: the model sees black there at prediction too
+        U = lambda lo, hi: torch.empty(n, 1, 1, 1, device=x.device).uniform_(lo, hi)
+        on = lambda q=1.0: (torch.rand(n, 1, 1, 1, device=x.device) < self.p*q).float()
+        mix = lambda m, a, b: m*a + (1 - m)*b
+        y = mix(on(), y.clamp_min(1e-4) ** torch.exp(U(-0.5, 0.5)), y)                            # display gamma
+        mean = y.mean((1, 2, 3), keepdim=True)
+        y = mix(on(), (y - mean)*U(0.6, 1.4) + mean + U(-0.12, 0.12), y)                         # contrast and gain
+        rows = torch.linspace(-0.5, 0.5, h, device=x.device).view(1, 1, h, 1)
+        y = mix(on(), y*torch.exp(U(-1.2, 1.2)*rows), y)                                         # depth gain (TGC, attenuation)
+        k = torch.exp(-torch.arange(-3., 4., device=x.device)**2 / (2*1.2**2)); k = k / k.sum()
+        blur = F.conv2d(F.pad(y.reshape(-1, 1, h, w), (3, 3, 3, 3), mode='replicate'), (k[:, None]*k[None])[None, None]).reshape(y.shape)
+        y = mix(on(), y + U(-1.0, 1.0)*(blur - y), y)                                            # blur (> 0) or sharpen (< 0)
+        grain = F.interpolate(torch.randn(n, 1, h//2 + 1, w//2 + 1, device=x.device), size=(h, w), mode='bilinear', align_corners=False)
+        y = mix(on(), y*(1 + U(0.0, 0.35)*grain), y)                                             # coarser speckle
+        cols = torch.arange(w, device=x.device).view(1, 1, 1, w).float()
+        x0, wd, r0 = U(0, w), U(0.05, 0.2)*w, U(0.1, 0.7)*h
+        band = ((cols >= x0) & (cols < x0 + wd) & (torch.arange(h, device=x.device).view(1, 1, h, 1) >= r0)).float()
+        y = mix(on(0.5), y*(1 - band*U(0.4, 0.8)), y)                                            # acoustic shadow
+        ex, ey, ew, eh = U(0, w), U(0, h), U(0.1, 0.3)*w, U(0.1, 0.3)*h
+        box = ((cols >= ex) & (cols < ex + ew) & (torch.arange(h, device=x.device).view(1, 1, h, 1) >= ey)
+               & (torch.arange(h, device=x.device).view(1, 1, h, 1) < ey + eh)).float()
+        y = mix(on(0.3)*box, U(0, 0.8).expand_as(y), y)                                          # an erased patch
+        out = x.clone()
+        out[:, ch] = torch.where(keep, y.clamp(0, 1), torch.zeros_like(y)).to(x.dtype)
+        return out
+    _encodes.__annotations__ = {'x': TensorImage}    # a real type (this module postpones annotations): fastai dispatches on it
+
+    class UltrasoundAug(Transform):
+        "Intensity and texture changes as another scanner would make them, each image of a training batch its own: gamma and contrast, gain, depth-dependent attenuation, blur or sharpening (speckle size), multiplicative speckle, an acoustic shadow, an erased patch; black stays black."
+        split_idx, order = 0, 45            # training batches only; after fastai's geometry and lighting, before Normalize
+        def __init__(self, p:float=0.5, channels=None):
+            super().__init__(); self.p, self.channels = float(p), channels
+        encodes = _encodes
+    return UltrasoundAug
+
+def __getattr__(name):
+    "Module attributes built on first use: `UltrasoundAug`, a fastai `Transform`, without importing fastai with this module (learners pickle it by this name)."
+    if name != 'UltrasoundAug': raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    g = globals()
+    if '_US_AUG' not in g:
+        cls = _us_aug_class(); cls.__module__, cls.__qualname__ = 'crl_uls.learners', 'UltrasoundAug'
+        g['_US_AUG'] = cls
+    return g['_US_AUG']
+
+def us_aug(p:float=0.5, # chance of each change, per image
+           channels=None, # the channels to change (None: all); the quality input's mask channel stays as it is
+          ):
+    "The ultrasound augmentation as a fastai batch transform (`UltrasoundAug`): intensity and texture of training images only, masks and points untouched."
+    import crl_uls.learners as L                 # the library's class, also from a notebook, so learners pickle it
+    return L.UltrasoundAug(p, channels)
 
 # %% ../nbs/04_learners.ipynb #40ffdb7c
 def to_pil(img:np.ndarray):
@@ -161,10 +222,12 @@ def loader_workers() -> int:
     import torch
     return min(8, max(0, (os.cpu_count() or 1) - 1)) if torch.cuda.is_available() else 0
 
-def _dls(items, blocks, getters, size, bs, aug, n_inp=1, num_workers=None):
+def _dls(items, blocks, getters, size, bs, aug, n_inp=1, num_workers=None, us=0.0, us_channels=None):
     from fastai.vision.all import DataBlock, ColSplitter, Resize, aug_transforms, ResizeMethod
     num_workers = loader_workers() if num_workers is None else num_workers
+    if not 0 <= us <= 1: raise ValueError(f"us_aug is a chance per image, between 0 and 1; got {us}")
     tfms = aug_transforms(do_flip=True, max_rotate=15, max_zoom=1.1, max_warp=0.1, max_lighting=0.3, pad_mode='zeros') if aug else []
+    if aug and us: tfms.append(us_aug(us, us_channels))
     db = DataBlock(blocks=blocks, getters=getters, n_inp=n_inp, splitter=ColSplitter('is_valid'),
                    item_tfms=Resize(size, method=ResizeMethod.Pad, pad_mode='zeros'), batch_tfms=tfms)
     return db.dataloaders(items, bs=bs, num_workers=num_workers)
@@ -177,32 +240,35 @@ def _items(source, need, valid_pct, seed, group_col):
 def seg_dls(source, # data set folder or DataFrame of items (image, mask)
             size:int=128, bs:int=8, valid_pct:float=0.2, seed:int=0, group_col:str|None=None,
             aug:bool=True, # augment the training set
-            num_workers:int|None=None): # DataLoader workers (default: `loader_workers()`)
+            num_workers:int|None=None, # DataLoader workers (default: `loader_workers()`)
+            us_aug:float=0.0): # chance of each ultrasound intensity/texture change per training image (`us_aug`); 0: none
     "DataLoaders for segmentation: image -> fetus mask."
     from fastai.vision.all import ImageBlock, MaskBlock
     return _dls(_items(source, ('image', 'mask'), valid_pct, seed, group_col), (ImageBlock, MaskBlock(codes=['background', 'fetus'])),
-                [item_image, item_mask], size, bs, aug, num_workers=num_workers)
+                [item_image, item_mask], size, bs, aug, num_workers=num_workers, us=us_aug)
 
 def quality_dls(source, # DataFrame of items with image, mask (a candidate segmentation) and quality ('good'/'bad')
                 size:int=128, bs:int=8, valid_pct:float=0.2, seed:int=0, group_col:str|None=None,
                 aug:bool=True, num_workers:int|None=None, # DataLoader workers (default: `loader_workers()`)
-                input:str='channels'): # what the learner sees: 'masked' or 'channels' (`quality_input`)
+                input:str='channels', # what the learner sees: 'masked' or 'channels' (`quality_input`)
+                us_aug:float=0.0): # chance of each ultrasound change per training image; never the mask channel
     "DataLoaders for the Good/Bad check: (image and) candidate segmentation -> good or bad."
     from fastai.vision.all import ImageBlock, CategoryBlock, ColReader
     if input not in QUALITY_INPUTS: raise ValueError(f"quality input must be one of {', '.join(QUALITY_INPUTS)}, got {input!r}")
     getter = item_masked_image if input == 'masked' else item_channels
     return _dls(_items(source, ('image', 'mask'), valid_pct, seed, group_col), (ImageBlock, CategoryBlock(vocab=['bad', 'good'])),
-                [getter, ColReader('quality')], size, bs, aug, num_workers=num_workers)
+                [getter, ColReader('quality')], size, bs, aug, num_workers=num_workers, us=us_aug, us_channels=(0, 2) if input == 'channels' else None)
 
 def landmark_dls(source, # data set folder or DataFrame of items (image, mask, crown/rump)
                  size:int=128, bs:int=8, valid_pct:float=0.2, seed:int=0, group_col:str|None=None,
                  masked:bool=True, # input the masked image (as the original study) or the raw image
-                 aug:bool=True, num_workers:int|None=None): # DataLoader workers (default: `loader_workers()`)
+                 aug:bool=True, num_workers:int|None=None, # DataLoader workers (default: `loader_workers()`)
+                 us_aug:float=0.0): # chance of each ultrasound change per training image
     "DataLoaders for crown and rump: (masked) image -> two points."
     from fastai.vision.all import ImageBlock, PointBlock
     need = ('image', 'mask', 'points') if masked else ('image', 'points')
     return _dls(_items(source, need, valid_pct, seed, group_col), (ImageBlock, PointBlock),
-                [item_masked_image if masked else item_image, item_points], size, bs, aug, num_workers=num_workers)
+                [item_masked_image if masked else item_image, item_points], size, bs, aug, num_workers=num_workers, us=us_aug)
 
 # %% ../nbs/04_learners.ipynb #25295d6c
 def letterbox(image:np.ndarray, # 8-bit grey (H, W) or (H, W, 3) image, any size
