@@ -40,7 +40,8 @@ def _synth(args) -> int:
     if args.seed < 0: raise UsageError(f"--seed must be >= 0, got {args.seed}")
     if args.workers is not None and args.workers < 1: raise UsageError(f"--workers must be at least 1, got {args.workers}")
     t = time.time()
-    try: meta = write_phantoms(args.out, args.n, size, args.seed, args.workers, progress=not args.quiet)
+    kw = {'domain': 'shifted' if args.shifted else 'train', **({'features': False} if args.classic else {})}
+    try: meta = write_phantoms(args.out, args.n, size, args.seed, args.workers, progress=not args.quiet, **kw)
     except OSError as err: raise UsageError(f"cannot write to {args.out}: {err}") from None
     dt = time.time() - t
     print(f"wrote {len(meta)} phantoms of {size[0]}x{size[1]} px to {args.out} (images/, masks/, parts/, annotations/, meta.csv) "
@@ -165,9 +166,10 @@ def _train(args) -> int:
     from crl_uls.data import DataError
     preset = 'gpu' if args.full else args.preset
     if preset not in PRESETS: raise UsageError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    from crl_uls.pipeline import UntrustedModelError
     try: man = train_models(args.dataset, args.out, preset, _overrides(args), seed=args.seed, valid_pct=args.valid_pct,
-                            progress=not args.quiet, device=args.device)
-    except (FileNotFoundError, DataError) as err: raise UsageError(str(err)) from None
+                            progress=not args.quiet, device=args.device, init=args.init)
+    except (FileNotFoundError, DataError, UntrustedModelError) as err: raise UsageError(str(err).splitlines()[0]) from None
     except (ValueError, RuntimeError) as err:        # an override out of range, a device that is not there
         raise UsageError(str(err).splitlines()[0]) from None
     if man.get('world_size', 1) > 1 and int(os.environ.get('RANK', 0)): return 0   # several processes: the first one reports
@@ -175,6 +177,8 @@ def _train(args) -> int:
         print(f"{st}: {m['arch']} ({m['weights']} weights), {m['epochs']} epochs at {m['size']} px, bs {m['bs']}, lr {m['lr']:g}, "
               f"{m['train_seconds']:.0f} s; " + ', '.join(f"{k} {v:.3f}" for k, v in m['valid'].items()))
     many = f"; {man['world_size']} processes ({man['backend']})" if man.get('world_size', 1) > 1 else ''
+    if man.get('init'): print(f"fine-tuned from {man['init']['folder']} (preset {man['init']['preset']}): each body frozen for "
+                              f"{man['init']['frozen_epochs']} epoch, then all of it")
     print(f"wrote {args.out}/segmentation.pkl, quality.pkl, landmarks.pkl and manifest.json in {man['train_seconds']:.0f} s "
           f"(preset {preset}; {man['device']}{many})")
     return 0
@@ -299,6 +303,8 @@ def make_parser() -> argparse.ArgumentParser:
     s.add_argument('--size', default='256', help='image size: N or WxH (default 256)')
     s.add_argument('--seed', type=int, default=0, help='seed: the same seed gives byte-identical files (default 0)')
     s.add_argument('--workers', type=int, default=None, help='processes (default: all cores)')
+    s.add_argument('--shifted', action='store_true', help='the shifted phantom: acquisition ranges no training preset uses (a stand-in for another scanner)')
+    s.add_argument('--classic', action='store_true', help="the classic phantom, without the wider phantom's features")
     s.add_argument('--quiet', action='store_true', help='no progress bar')
     s.set_defaults(run=_synth)
     t = sub.add_parser('train', help='train the three learners on a data set',
@@ -315,6 +321,8 @@ def make_parser() -> argparse.ArgumentParser:
                    help="any preset setting, for every stage or one: --set quality.fold_epochs=2, --set arch=resnet18; repeatable")
     t.add_argument('--device', help="where to train: cpu, cuda or cuda:K (default: the GPU when there is one; under torchrun or "
                                     "accelerate launch each process takes its own GPU)")
+    t.add_argument('--init', metavar='MODELS', help="start every learner from this model folder's and fine-tune it (fastai's fine_tune: "
+                                                 "the body frozen for one epoch, then all of it); checked against its manifest first")
     t.add_argument('--seed', type=int, default=0, help='seed (default 0)')
     t.add_argument('--valid-pct', type=float, default=0.2, help='validation share without a split column (default 0.2)')
     t.add_argument('--quiet', action='store_true', help='no progress bars')

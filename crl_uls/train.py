@@ -21,7 +21,7 @@ from .learners import seg_dls, quality_dls, landmark_dls, read_item_image, read_
 from .segmentation import seg_learner, predict_masks
 from .quality import quality_items, quality_learner
 from .landmarks import landmark_learner, predict_landmarks, landmark_errors, limits_of_agreement
-from .pipeline import STAGES, MANIFEST, Acceptance, Pipeline, write_manifest
+from .pipeline import STAGES, MANIFEST, Acceptance, Pipeline, write_manifest, verify_models, file_sha256
 
 # %% auto #0
 __all__ = ['PRESETS', 'training_settings', 'Snapshots', 'EpochLines', 'world_size', 'distributed_device', 'per_process',
@@ -30,21 +30,21 @@ __all__ = ['PRESETS', 'training_settings', 'Snapshots', 'EpochLines', 'world_siz
 # %% ../nbs/09_train.ipynb #c739e64b
 PRESETS = {
     'tiny': {'data': dict(n_train=64, render=64, n_test=12, test_size=(80, 64)),
-             'segmentation': dict(arch='resnet34', size=32, epochs=8, bs=8, lr=1e-2, last_cross=True, warm_size=32, warm_epochs=0, warm_lr=1e-2),
-             'quality': dict(arch='vgg16_bn', size=32, epochs=1, bs=8, lr=2e-3, n=16, per_image=2, folds=2, fold_epochs=4, input='channels'),
-             'landmarks': dict(arch='resnet34', size=32, epochs=1, bs=8, lr=5e-3)},
+             'segmentation': dict(arch='resnet34', size=32, epochs=8, bs=8, lr=1e-2, last_cross=True, warm_size=32, warm_epochs=0, warm_lr=1e-2, us_aug=0.0),
+             'quality': dict(arch='vgg16_bn', size=32, epochs=1, bs=8, lr=2e-3, n=16, per_image=2, folds=2, fold_epochs=4, input='channels', us_aug=0.0),
+             'landmarks': dict(arch='resnet34', size=32, epochs=1, bs=8, lr=5e-3, us_aug=0.0)},
     'demo': {'data': dict(n_train=128, render=256, n_test=24, test_size=(320, 256)),
-             'segmentation': dict(arch='resnet34', size=64, epochs=10, bs=8, lr=3e-3, last_cross=False, warm_size=64, warm_epochs=0, warm_lr=3e-3),
-             'quality': dict(arch='vgg16_bn', size=64, epochs=2, bs=16, lr=2e-3, n=40, per_image=2, folds=2, fold_epochs=3, input='channels'),
-             'landmarks': dict(arch='resnet18', size=64, epochs=6, bs=8, lr=5e-3)},
+             'segmentation': dict(arch='resnet34', size=64, epochs=10, bs=8, lr=3e-3, last_cross=False, warm_size=64, warm_epochs=0, warm_lr=3e-3, us_aug=0.0),
+             'quality': dict(arch='vgg16_bn', size=64, epochs=2, bs=16, lr=2e-3, n=40, per_image=2, folds=2, fold_epochs=3, input='channels', us_aug=0.0),
+             'landmarks': dict(arch='resnet18', size=64, epochs=6, bs=8, lr=5e-3, us_aug=0.0)},
     'cpu': {'data': dict(n_train=300, render=256, n_test=200, test_size=(320, 256)),
-            'segmentation': dict(arch='resnet34', size=128, epochs=3, bs=8, lr=1e-3, last_cross=False, warm_size=64, warm_epochs=20, warm_lr=3e-3),
-            'quality': dict(arch='vgg16_bn', size=64, epochs=6, bs=16, lr=2e-3, n=150, per_image=2, folds=2, fold_epochs=10, input='channels'),
-            'landmarks': dict(arch='resnet34', size=64, epochs=20, bs=8, lr=3e-3)},
+            'segmentation': dict(arch='resnet34', size=128, epochs=3, bs=8, lr=1e-3, last_cross=False, warm_size=64, warm_epochs=20, warm_lr=3e-3, us_aug=0.0),
+            'quality': dict(arch='vgg16_bn', size=64, epochs=6, bs=16, lr=2e-3, n=150, per_image=2, folds=2, fold_epochs=10, input='channels', us_aug=0.0),
+            'landmarks': dict(arch='resnet34', size=64, epochs=20, bs=8, lr=3e-3, us_aug=0.0)},
     'gpu': {'data': dict(n_train=1200, render=256, n_test=200, test_size=(320, 256)),
-            'segmentation': dict(arch='resnet34', size=160, epochs=24, bs=32, lr=2e-3, last_cross=True, warm_size=160, warm_epochs=0, warm_lr=2e-3),
-            'quality': dict(arch='vgg16_bn', size=128, epochs=12, bs=64, lr=2e-3, n=400, per_image=4, folds=3, fold_epochs=12, input='channels'),
-            'landmarks': dict(arch='resnet34', size=160, epochs=40, bs=32, lr=2e-3)},
+            'segmentation': dict(arch='resnet34', size=160, epochs=24, bs=32, lr=2e-3, last_cross=True, warm_size=160, warm_epochs=0, warm_lr=2e-3, us_aug=0.0),
+            'quality': dict(arch='vgg16_bn', size=128, epochs=12, bs=64, lr=2e-3, n=400, per_image=4, folds=3, fold_epochs=12, input='channels', us_aug=0.0),
+            'landmarks': dict(arch='resnet34', size=160, epochs=40, bs=32, lr=2e-3, us_aug=0.0)},
 }
 
 def training_settings(preset:str='demo', # a key of `PRESETS`
@@ -62,8 +62,9 @@ def training_settings(preset:str='demo', # a key of `PRESETS`
                     if v.lower() not in ('true', 'false', '1', '0'): raise ValueError(f"{target} {k} must be true or false, got {v!r}")
                     v = v.lower() in ('true', '1')
                 v = type(S[target][k])(v)
-                if not isinstance(v, (str, bool)) and not (v >= 0 if k == 'warm_epochs' else v > 0):
-                    raise ValueError(f"{target} {k} must be {'>= 0' if k == 'warm_epochs' else '> 0'}, got {v}")
+                if not isinstance(v, (str, bool)) and not (v >= 0 if k in ('warm_epochs', 'us_aug') else v > 0):
+                    raise ValueError(f"{target} {k} must be {'>= 0' if k in ('warm_epochs', 'us_aug') else '> 0'}, got {v}")
+                if k == 'us_aug' and v > 1: raise ValueError(f"{target} us_aug is a chance per image, at most 1; got {v}")
                 if k == 'arch':
                     try: cached_weights(v)
                     except ValueError as err: raise ValueError(f"{target}: {err}") from None
@@ -140,13 +141,14 @@ def _valid_metrics(learn) -> dict:
     return {n: round(float(v), 5) for n, v in zip(names, learn.recorder.values[-1])}
 
 def _fit(learn, stage:str, s:dict, progress:bool, cbs=()):
-    "Fit one learner with the one-cycle policy (in several processes: in fastai's `distrib_ctx`): bars on a terminal, else one line per epoch, else (progress=False) silence."
+    "Fit one learner with the one-cycle policy (`fine_tune` when it starts from a model folder; in several processes: in fastai's `distrib_ctx`): bars on a terminal, else one line per epoch, else (progress=False) silence."
     cbs, bars = list(cbs), show_progress(progress)
     if progress and not bars: cbs.append(EpochLines(stage))
     many = world_size() > 1
     dctx = learn.distrib_ctx(sync_bn=_backend() != 'gloo') if many else nullcontext()   # no SyncBatchNorm kernel on CPUs
     with dctx, (nullcontext() if bars else learn.no_bar()), (nullcontext() if progress else learn.no_logging()):
-        learn.fit_one_cycle(s['epochs'], s['lr'], cbs=cbs)
+        if s.get('fine_tune'): learn.fine_tune(s['epochs'], s['lr'], freeze_epochs=s['fine_tune'], cbs=cbs)   # from a model folder
+        else: learn.fit_one_cycle(s['epochs'], s['lr'], cbs=cbs)
 
 def _oof_masks(items, s:dict, folds:int, epochs:int, seed:int, progress:bool, device=None) -> dict:
     "{id: [(kind, mask)]}: U-Net outputs on training images from U-Nets that did not train on them (cross-fitting)."
@@ -155,7 +157,7 @@ def _oof_masks(items, s:dict, folds:int, epochs:int, seed:int, progress:bool, de
     out = {i: [] for i in tr.id}
     for f in range(folds):
         sub = items[items.is_valid | items.id.isin(set(tr.id[fold != f]))].reset_index(drop=True)
-        dls = seg_dls(sub, size=s['warm_size'] if s['warm_epochs'] else s['size'], bs=s['bs'], seed=seed)   # the cheap size
+        dls = seg_dls(sub, size=s['warm_size'] if s['warm_epochs'] else s['size'], bs=s['bs'], seed=seed, us_aug=s['us_aug'])   # the cheap size
         if device: dls.to(device)
         mid = max(0, epochs // 2 - 1)
         learn, snaps = seg_learner(dls, arch=s['arch'], last_cross=s['last_cross']), Snapshots({mid})
@@ -188,6 +190,31 @@ def _fit_acceptance(seg, quality, landmarks, valid, bs:int) -> tuple[Acceptance,
             'median_abs_crl_err_mm': r3(np.median(np.abs(err))) if err else None, 'crl_bias_mm': r3(bias), 'crl_loa_half_mm': r3(half)}
     return Acceptance.fit(sigs, ok), held
 
+def _init_from(init, S:dict):
+    "A model folder to start from (checked against its manifest, then loaded), the settings made to fit its learners (their architectures, the U-Net's last cross, the Good/Bad input; no warm-up), and its record."
+    import warnings
+    from fastai.learner import load_learner
+    init = Path(init); man = verify_models(init)
+    with warnings.catch_warnings():
+        warnings.filterwarnings('ignore', message='load_learner` uses Python')   # checked against the manifest above
+        src = {st: load_learner(init/f'{st}.pkl', cpu=True) for st in STAGES}
+    S = copy.deepcopy(S)
+    for st in STAGES: S[st]['arch'] = src[st].crl_uls.arch
+    was = man.get('models', {})
+    for st, k in (('segmentation', 'last_cross'), ('quality', 'input')):
+        if k in was.get(st, {}): S[st][k] = was[st][k]
+    S['segmentation']['warm_epochs'] = 0
+    return src, S, {'folder': str(init.resolve()), 'preset': man.get('preset'), 'manifest_sha256': file_sha256(init/MANIFEST),
+                    'frozen_epochs': 1}
+
+def _start_from(learn, src):
+    "Copy a trained learner's weights into a new learner of the same architecture, which records that it started from them."
+    try: learn.model.load_state_dict(src.model.state_dict())
+    except RuntimeError as err:
+        raise ValueError(f"the {src.crl_uls.stage} learner of the --init folder does not fit: {str(err).splitlines()[0]}") from None
+    learn.crl_uls = dataclasses.replace(learn.crl_uls, weights='init')
+    return learn
+
 def train_models(dataset, # a data set folder with images, masks and crown/rump annotations
                  out, # the model folder to write
                  preset:str='demo', # a key of `PRESETS`
@@ -196,10 +223,14 @@ def train_models(dataset, # a data set folder with images, masks and crown/rump 
                  valid_pct:float=0.2, # share of items held out: validation, and the acceptance model's fit
                  progress:bool=True, # bars on a terminal, one line per epoch elsewhere; False: quiet
                  device:str|None=None, # 'cpu', 'cuda' or 'cuda:K'; None: the GPU when there is one
+                 init=None, # a model folder to start every learner from: fine-tuning, its body frozen for one epoch, then all of it
                 ) -> dict:
     "Train segmentation, quality and landmarks on one data set, and fit the acceptance model; write the model folder (under `torchrun` or `accelerate launch`: in every process, rank 0 writing)."
     S = training_settings(preset, overrides)
+    src, init_rec = None, None
+    if init is not None: src, S, init_rec = _init_from(init, S)
     W = world_size(); P = per_process(S, W)           # S: what the manifest records; P: what each process trains with
+    if src: P = {st: {**s, 'fine_tune': init_rec['frozen_epochs']} for st, s in P.items()}
     device = distributed_device(device)
     rank, out = rank_distrib(), Path(out)
     if rank == 0:
@@ -210,9 +241,10 @@ def train_models(dataset, # a data set folder with images, masks and crown/rump 
     threads = set_threads()
     seed_everything(seed)
     items = assign_split(good_items(dataset, ('image', 'mask', 'points')), valid_pct, seed)
-    def learner(make, dls, *a, **kw):
+    def learner(make, dls, st, *a, **kw):
         if device: dls.to(device)
-        return make(dls, *a, **kw)
+        learn = make(dls, *a, **({**kw, 'pretrained': False} if src else kw))    # from a model folder: no ImageNet weights needed
+        return _start_from(learn, src[st]) if src else learn
     def fit(learn, st, cbs=(), t0=None):
         s, t0 = P[st], t0 or time.time()
         _fit(learn, st, s, progress, cbs)
@@ -223,17 +255,19 @@ def train_models(dataset, # a data set folder with images, masks and crown/rump 
     # 1. segmentation
     s, t0 = P['segmentation'], time.time()
     first = s['warm_size'] if s['warm_epochs'] else s['size']
-    seg = learner(seg_learner, seg_dls(items, size=first, bs=s['bs'], seed=seed), arch=s['arch'], last_cross=s['last_cross'])
+    seg = learner(seg_learner, seg_dls(items, size=first, bs=s['bs'], seed=seed, us_aug=s['us_aug']), 'segmentation', arch=s['arch'], last_cross=s['last_cross'])
     if s['warm_epochs']:                       # progressive resizing: most epochs small and cheap, the last ones at full size
         _fit(seg, f'segmentation at {first} px', {**s, 'epochs': s['warm_epochs'], 'lr': s['warm_lr']}, progress)
-        seg.dls = seg_dls(items, size=s['size'], bs=s['bs'], seed=seed)
+        seg.dls = seg_dls(items, size=s['size'], bs=s['bs'], seed=seed, us_aug=s['us_aug'])
         if device: seg.dls.to(device)
         seg.crl_uls = dataclasses.replace(seg.crl_uls, size=s['size'])
     fit(seg, 'segmentation', t0=t0)
     # 2. quality: corruptions of the truth, and U-Net outputs on images the U-Net did not train on
     q, t0 = P['quality'], time.time()
-    unet = _oof_masks(items, s, q['folds'], q['fold_epochs'], seed, progress, device)
     va, tr = items[items.is_valid], items[~items.is_valid]
+    if src:         # the folder's U-Net never saw these images: its outputs on them are honest candidates, no cross-fitting needed
+        unet = {i: [('unet', m)] for i, m in zip(tr.id, predict_masks(src['segmentation'], [read_item_image(r) for r in tr.to_dict('records')], s['bs']))}
+    else: unet = _oof_masks(items, s, q['folds'], q['fold_epochs'], seed, progress, device)
     def candidates():                                  # written by rank 0 first (fastai's rank0_first); the others read its table
         table = out/'_candidates'/'candidates.csv'
         if table.exists(): return pd.read_csv(table)
@@ -244,14 +278,14 @@ def train_models(dataset, # a data set folder with images, masks and crown/rump 
         return c
     cands = rank0_first(candidates) if W > 1 else candidates()
     t_cross = time.time() - t0
-    ql = learner(quality_learner, quality_dls(cands, size=q['size'], bs=q['bs'], seed=seed, input=q['input']), arch=q['arch'], input=q['input'])
+    ql = learner(quality_learner, quality_dls(cands, size=q['size'], bs=q['bs'], seed=seed, input=q['input'], us_aug=q['us_aug']), 'quality', arch=q['arch'], input=q['input'])
     fit(ql, 'quality')
     info['quality'].update(candidates={k: int(v) for k, v in cands.kind.value_counts().items()},
                            candidates_good={k: int(v) for k, v in cands[cands.quality == 'good'].kind.value_counts().items()},
                            cross_fit_seconds=round(t_cross, 1))
     # 3. landmarks on the masked images
     l = P['landmarks']
-    lm = learner(landmark_learner, landmark_dls(items, size=l['size'], bs=l['bs'], seed=seed), arch=l['arch'])
+    lm = learner(landmark_learner, landmark_dls(items, size=l['size'], bs=l['bs'], seed=seed, us_aug=l['us_aug']), 'landmarks', arch=l['arch'])
     fit(lm, 'landmarks')
     if rank:                                           # what is left is rank 0's: figures, the acceptance model, the manifest
         distrib_barrier()
@@ -266,7 +300,7 @@ def train_models(dataset, # a data set folder with images, masks and crown/rump 
     acc.save(out)
     shutil.rmtree(out/'_candidates', ignore_errors=True)
     man = write_manifest(out, {'device': run_device(), 'threads': threads, 'seed': seed, 'preset': preset,
-                                'world_size': W, 'backend': _backend(),
+                                'world_size': W, 'backend': _backend(), 'init': init_rec,
                                 'overrides': overrides or {}, 'train_seconds': round(time.time() - t_all, 1),
                                 'training_data': {'dataset': str(Path(dataset).resolve()), 'items': len(items),
                                                   'valid_items': int(items.is_valid.sum()), 'phantom': 'ga_true_days' in items.columns},

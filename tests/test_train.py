@@ -61,3 +61,30 @@ def test_two_processes_train_one_model_folder(tmp_path):
     assert p.returncode == 0, p.stderr
     rows = list(csv.DictReader(open(tmp_path/'r.csv')))
     assert [r['path'] for r in rows] == list(map(str, imgs)) and not any(r['error'] for r in rows)
+
+def test_fine_tune_from_a_model_folder(tmp_path, tiny_models, capsys):
+    """`crl-uls train --init MODELS` starts every learner from that folder's weights and fine-tunes them: the new folder
+    verifies, its manifest names where it started, and its weights stay near the starting ones (a fresh start lies far away)."""
+    import torch
+    from fastai.learner import load_learner
+    from crl_uls.cli import main
+    from crl_uls.phantom import write_phantoms
+    from crl_uls.pipeline import verify_models, file_sha256
+    write_phantoms(tmp_path/'data', 16, 64, seed=5, workers=1, progress=False, domain='shifted')
+    code = main(['train', str(tmp_path/'data'), '--out', str(tmp_path/'m'), '--preset', 'tiny', '--init', str(tiny_models),
+                 '--epochs', '1', '--quiet'])
+    out, err = capsys.readouterr()
+    assert code == 0, err[-2000:]
+    assert 'fine-tuned from' in out and 'random initialisation' not in err          # no ImageNet warning: it starts from the folder
+    man = verify_models(tmp_path/'m')
+    was = json.loads((tiny_models/'manifest.json').read_text())
+    assert man['init'] == {'folder': str(tiny_models.resolve()), 'preset': 'tiny', 'manifest_sha256': file_sha256(tiny_models/'manifest.json'),
+                           'frozen_epochs': 1}
+    assert 'unet_mid' not in man['models']['quality']['candidates']                 # candidates from the folder's U-Net, no cross-fitting
+    for st in ('segmentation', 'quality', 'landmarks'):
+        assert man['models'][st]['weights'] == 'init' and man['models'][st]['arch'] == was['models'][st]['arch'], st
+        a, b = (load_learner(f/f'{st}.pkl', cpu=True).model.state_dict() for f in (tiny_models, tmp_path/'m'))
+        k = next(k for k, v in a.items() if v.dim() == 4)                             # the first convolution of the body
+        assert (b[k] - a[k]).norm() < 0.3*a[k].norm(), (st, float((b[k] - a[k]).norm() / a[k].norm()))
+    assert main(['train', str(tmp_path/'data'), '--out', str(tmp_path/'x'), '--preset', 'tiny', '--init', str(tmp_path/'data'), '--quiet']) == 2
+    assert 'not a model folder' in capsys.readouterr().err
