@@ -196,8 +196,9 @@ def ordered_map(fn, # a picklable function of one argument (a library function, 
 
 # %% ../nbs/00_core.ipynb #c0de0008
 def release_memory() -> bool:
-    "Return the memory the C allocator keeps after `free` to the system (glibc's `malloc_trim`); False where there is no glibc."
-    import ctypes, ctypes.util
+    "Collect reference cycles now (a fastai DataLoader and the images it holds are one), then return the memory the C allocator keeps after `free` to the system (glibc's `malloc_trim`); False where there is no glibc."
+    import ctypes, ctypes.util, gc
+    gc.collect()                 # Python's own schedule collects the oldest generation ever more rarely as the heap grows
     try: ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6').malloc_trim(0)
     except (OSError, AttributeError): return False
     return True

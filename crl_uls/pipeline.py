@@ -456,7 +456,7 @@ class Pipeline:
             ok = [(i, x) for i, x in pending if isinstance(x, tuple)]     # ready inputs are tuples; unreadable ones came back as Measurements
             done = dict(zip([i for i, _ in ok], self.measure_batch([x for _, x in ok]) if ok else []))
             flushes += 1
-            if flushes % 16 == 0: release_memory()            # freed memory back to the system: flat however long the stream
+            if flushes % 4 == 0: release_memory()             # cycles collected, freed memory back to the system: flat however long the stream
             res = [done.get(i, x) for i, x in pending]; pending.clear(); return res
         with tqdm(total=len(inputs) if isinstance(inputs, list) else None, desc='measuring', unit='img',
                   disable=not show_progress(progress)) as bar:
