@@ -5,7 +5,7 @@
 # %% ../nbs/02_data.ipynb #754bcb87
 from __future__ import annotations
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 import numpy as np, cv2
@@ -13,11 +13,11 @@ from .core import Point, check_spacing, show_progress
 from .biometry import crl_px
 
 # %% auto #0
-__all__ = ['LAYOUT', 'META_CSV', 'COLOURS', 'IMAGE_EXTS', 'LANDMARK_COLS', 'dataset_dirs', 'write_png', 'labelme_dict',
-           'write_labelme', 'draw_calipers', 'overlay', 'DataError', 'to_grey8', 'is_dicom', 'read_image', 'read_mask',
-           'Annotation', 'read_labelme', 'annotation_image', 'read_landmarks_csv', 'write_landmarks_csv', 'DicomImage',
-           'read_dicom', 'write_dicom', 'scan_dataset', 'check_dataset', 'good_items', 'read_spacing_csv', 'spacing_of',
-           'sample_path', 'assign_split']
+__all__ = ['LAYOUT', 'META_CSV', 'COLOURS', 'IMAGE_EXTS', 'FETUS_LABELS', 'LANDMARK_COLS', 'dataset_dirs', 'write_png',
+           'labelme_dict', 'write_labelme', 'draw_calipers', 'overlay', 'DataError', 'to_grey8', 'is_dicom',
+           'read_image', 'read_mask', 'Annotation', 'outline_mask', 'read_labelme', 'annotation_image',
+           'read_landmarks_csv', 'write_landmarks_csv', 'DicomImage', 'read_dicom', 'write_dicom', 'scan_dataset',
+           'check_dataset', 'good_items', 'read_spacing_csv', 'spacing_of', 'sample_path', 'assign_split']
 
 # %% ../nbs/02_data.ipynb #0ad99d27
 LAYOUT = {'images': 'images', 'masks': 'masks', 'parts': 'parts', 'annotations': 'annotations'}
@@ -51,25 +51,29 @@ def labelme_dict(crown, # crown (x, y), pixels
                  image_path:str, # path of the image, relative to the JSON file
                  size:tuple[int, int], # image (width, height)
                  image_data:str|None=None, # optional base64 image, as labelme embeds it
+                 outline=None, # optional fetus outline (n, 2), pixels: a polygon labelled 'fetus'
                 ) -> dict:
-    "A labelme document with crown and rump as labelled point shapes."
+    "A labelme document with crown and rump as labelled point shapes (and the fetus outline as a polygon)."
     def shape(label, p):
         p = Point.of(p)
         return {'label': label, 'points': [[p.x, p.y]], 'group_id': None, 'description': '',
                 'shape_type': 'point', 'flags': {}}
     w, h = (int(v) for v in size)
-    return {'version': '5.2.1', 'flags': {}, 'shapes': [shape('crown', crown), shape('rump', rump)],
+    poly = [] if outline is None else [{'label': 'fetus', 'points': np.asarray(outline, float).tolist(), 'group_id': None,
+                                        'description': '', 'shape_type': 'polygon', 'flags': {}}]
+    return {'version': '5.2.1', 'flags': {}, 'shapes': [shape('crown', crown), shape('rump', rump), *poly],
             'imagePath': str(image_path), 'imageData': image_data, 'imageHeight': h, 'imageWidth': w}
 
 def write_labelme(path, # the .json file to write
                   crown, rump, # (x, y) in pixels
                   image_path:str, # path of the image, relative to the JSON
                   size:tuple[int, int], # image (width, height)
+                  outline=None, # optional fetus outline (n, 2), pixels: a polygon labelled 'fetus'
                  ) -> Path:
-    "Write crown and rump as a labelme JSON file; return the path."
+    "Write crown and rump (and the fetus outline) as a labelme JSON file; return the path."
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(labelme_dict(crown, rump, image_path, size), indent=2) + '\n')
+    path.write_text(json.dumps(labelme_dict(crown, rump, image_path, size, outline=outline), indent=2) + '\n')
     return path
 
 # %% ../nbs/02_data.ipynb #e35904fd
@@ -171,8 +175,9 @@ def read_image(path, # PNG, JPEG, BMP, TIFF or DICOM file
 def read_mask(path, # mask image file
               shape:tuple|None=None, # (H, W) the mask must have: the image's
              ) -> np.ndarray:
-    "Read a fetus mask as 0/255 uint8 from 0/255, 0/1 or multi-class (1 head, 2 body) files."
+    "Read a fetus mask as 0/255 uint8 from 0/255, 0/1 or multi-class (1 head, 2 body) files, or from a labelme file's `fetus` polygon."
     p = _check_file(path)
+    if p.suffix.lower() == '.json': return outline_mask(read_labelme(p), shape)     # a labelme file's fetus polygon
     a = _imread(p)
     if a is None: raise DataError(f"{p}: not a readable mask image")
     if a.ndim == 3: a = a.max(axis=2)
@@ -192,6 +197,22 @@ class Annotation:
     image_path: Path|None # imagePath resolved against the JSON's folder
     image_data: str|None # embedded base64 image, when present
     size: tuple|None # (width, height) the file declares
+    outlines: list = field(default_factory=list) # polygons labelled 'fetus' (or 'embryo'), each (n, 2) in pixels
+
+FETUS_LABELS = ('fetus', 'foetus', 'embryo')
+
+def outline_mask(a:Annotation, # a read labelme file with a fetus polygon
+                 shape:tuple|None=None, # (H, W) of its image; None: the size the file declares
+                ) -> np.ndarray:
+    "The fetus mask (0/255 uint8) filled from a labelme file's fetus polygons."
+    if not a.outlines: raise DataError(f"{a.path}: no polygon labelled 'fetus' to make a mask from")
+    if shape is None and a.size is None: raise DataError(f"{a.path}: declares no image size, so its polygon has no frame")
+    h, w = tuple(shape)[:2] if shape is not None else (int(a.size[1]), int(a.size[0]))
+    if a.size is not None and tuple(int(v) for v in a.size) != (w, h):
+        raise DataError(f"{a.path}: mask is {int(a.size[0])}x{int(a.size[1])} px but its image is {w}x{h} px")
+    m = np.zeros((h, w), np.uint8)
+    cv2.fillPoly(m, [np.round(np.asarray(o, float)*16).astype(np.int32) for o in a.outlines], 255, cv2.LINE_8, 4)
+    return m
 
 def read_labelme(path, # labelme .json file
                 ) -> Annotation:
@@ -200,8 +221,13 @@ def read_labelme(path, # labelme .json file
     try: doc = json.loads(p.read_text(encoding='utf-8'))
     except (json.JSONDecodeError, UnicodeDecodeError) as e: raise DataError(f"{p}: not valid JSON ({e})") from None
     if not isinstance(doc, dict): raise DataError(f"{p}: not a labelme document")
-    pts = []
+    pts, outlines = [], []
     for s in doc.get('shapes') or []:
+        if s.get('shape_type') == 'polygon' and (s.get('label') or '').strip().lower() in FETUS_LABELS:
+            try: o = np.asarray(s.get('points'), float)
+            except (TypeError, ValueError): raise DataError(f"{p}: a fetus polygon's points are not numbers") from None
+            if o.ndim != 2 or o.shape[1] != 2 or len(o) < 3: raise DataError(f"{p}: a fetus polygon needs at least 3 (x, y) points")
+            outlines.append(o); continue
         if s.get('shape_type', 'point') != 'point' or len(s.get('points') or []) != 1: continue
         try: pts.append(((s.get('label') or '').strip().lower(), Point.of(s['points'][0])))
         except ValueError as e: raise DataError(f"{p}: {e}") from None
@@ -215,7 +241,7 @@ def read_labelme(path, # labelme .json file
         crown, rump = pts[0][1], pts[1][1]
     ip = doc.get('imagePath')
     size = (doc['imageWidth'], doc['imageHeight']) if doc.get('imageWidth') and doc.get('imageHeight') else None
-    return Annotation(p, crown, rump, (p.parent/ip) if ip else None, doc.get('imageData') or None, size)
+    return Annotation(p, crown, rump, (p.parent/ip) if ip else None, doc.get('imageData') or None, size, outlines)
 
 def annotation_image(a:Annotation, # a read labelme file
                     ) -> np.ndarray:
@@ -415,6 +441,7 @@ def _check_item(item:dict, masks_expected:bool=False) -> tuple[dict, list]:
         try:
             a = read_labelme(ann)
             found.update(crown_x=a.crown.x, crown_y=a.crown.y, rump_x=a.rump.x, rump_y=a.rump.y)
+            if a.outlines and not isinstance(item['mask'], str): found['mask'] = ann    # no mask image: the labelme polygon is the mask
             if not isinstance(item['image'], str) and a.image_data and not (a.image_path and a.image_path.exists()): found['image'] = ann
         except DataError as e: out.append(('error', 'bad_annotation', ann, str(e)))
     r = {**item, **found}
