@@ -226,6 +226,10 @@ def _dls(items, blocks, getters, size, bs, aug, n_inp=1, num_workers=None, us=0.
     from fastai.vision.all import DataBlock, ColSplitter, Resize, aug_transforms, ResizeMethod
     num_workers = loader_workers() if num_workers is None else num_workers
     if not 0 <= us <= 1: raise ValueError(f"us_aug is a chance per image, between 0 and 1; got {us}")
+    n_train = int((~items.is_valid.astype(bool)).sum())
+    if 0 < n_train < bs:        # fastai drops an incomplete last training batch: fewer items than bs would leave none
+        warnings.warn(f"{n_train} training items are fewer than the batch size {bs}: batches of {n_train}")
+        bs = n_train
     tfms = aug_transforms(do_flip=True, max_rotate=15, max_zoom=1.1, max_warp=0.1, max_lighting=0.3, pad_mode='zeros') if aug else []
     if aug and us: tfms.append(us_aug(us, us_channels))
     db = DataBlock(blocks=blocks, getters=getters, n_inp=n_inp, splitter=ColSplitter('is_valid'),

@@ -34,18 +34,40 @@ def evaluate(models:Path, dataset:Path, out:Path) -> dict:
     s = json.loads(sh('evaluate', models, dataset, '--out', out, '--json', '--quiet'))
     return {k: (round(s[k], 4) if isinstance(s[k], float) else s[k]) for k in KEEP if k in s}
 
+def plot(R:dict, path:Path):
+    "The learning curve: Dice and median |CRL error| on the shifted test set against labelled images, fine-tuned and from scratch."
+    import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt
+    fig, axs = plt.subplots(1, 2, figsize=(9, 3.4))
+    for how, style in (('fine_tune', 'o-'), ('scratch', 's--')):
+        pts = sorted((int(k.rsplit('_', 1)[1]), v['shifted']) for k, v in R['steps'].items() if k.startswith(f'curve_{how}_'))
+        if not pts: continue
+        n = [p[0] for p in pts]
+        axs[0].plot(n, [p[1]['dice_mean'] for p in pts], style, label=how.replace('_', '-'))
+        axs[1].plot(n, [p[1]['median_abs_crl_err_mm'] for p in pts], style, label=how.replace('_', '-'))
+    base = R['steps'].get(f"models_{R['preset']}_aug{R.get('base_aug', 0.5):g}", {})
+    for ax, k in ((axs[0], 'dice_mean'), (axs[1], 'median_abs_crl_err_mm')):
+        for test, c in (('wide', 'g'), ('shifted', 'r')):
+            if test in base: ax.axhline(base[test][k], color=c, lw=0.8, ls=':', label=f'phantom-trained, {test} test')
+        ax.set_xlabel('labelled shifted-phantom images'); ax.grid(alpha=0.3)
+    axs[0].set_ylabel('Dice, mean'); axs[1].set_ylabel('|CRL error|, median (mm)'); axs[0].legend(fontsize=7)
+    fig.suptitle(f"Fine-tuning vs training from scratch, shifted test set ({R['preset']} preset; {R['machine']})", fontsize=9)
+    fig.tight_layout(); fig.savefig(path, dpi=110); plt.close(fig)
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('work'); ap.add_argument('--preset', default='demo')
     ap.add_argument('--augs', type=float, nargs='*', default=[0.0, 0.5], help='us_aug settings to compare')
     ap.add_argument('--n-test', type=int, default=100); ap.add_argument('--curve', type=int, nargs='*', default=[10, 20, 50])
     ap.add_argument('--base-aug', type=float, default=0.5, help='which trained folder the fine-tuning starts from')
+    ap.add_argument('--plot-only', action='store_true', help='draw the learning curve from WORK/robustness.json and stop')
     a = ap.parse_args()
+    if a.plot_only:
+        R = json.loads((Path(a.work)/'robustness.json').read_text()); plot(R, Path(a.work)/'learning_curve.png'); return
     os.environ.setdefault('CRL_ULS_THREADS', str(os.cpu_count() or 1))
     from crl_uls.train import training_settings
     from crl_uls.core import run_device
     W, D = Path(a.work), training_settings(a.preset)['data']
-    R = {'preset': a.preset, 'machine': run_device(), 'steps': {}}
+    R = {'preset': a.preset, 'machine': run_device(), 'base_aug': a.base_aug, 'steps': {}}
     save = lambda: (W/'robustness.json').write_text(json.dumps(R, indent=1))
     W.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
@@ -68,6 +90,7 @@ def main():
             R['steps'][m.name] = step; save()
             print(m.name, json.dumps(step), flush=True)
     R['seconds'] = round(time.time() - t0); save()
+    if a.curve: plot(R, W/'learning_curve.png')
     print(f"done in {R['seconds']} s; {W/'robustness.json'}")
 
 if __name__ == '__main__': main()
