@@ -67,9 +67,10 @@ def main():
     from crl_uls.train import training_settings
     from crl_uls.core import run_device
     W, D = Path(a.work), training_settings(a.preset)['data']
-    R = {'preset': a.preset, 'machine': run_device(), 'base_aug': a.base_aug, 'steps': {}}
-    save = lambda: (W/'robustness.json').write_text(json.dumps(R, indent=1))
     W.mkdir(parents=True, exist_ok=True)
+    old = W/'robustness.json'                      # a later run with other steps adds to the figures, never drops them
+    R = {**(json.loads(old.read_text()) if old.exists() else {'steps': {}}), 'preset': a.preset, 'machine': run_device(), 'base_aug': a.base_aug}
+    save = lambda: (W/'robustness.json').write_text(json.dumps(R, indent=1))
     t0 = time.time()
     train_set = data(W/'train', D['n_train'], D['render'], 1)
     tests = {'wide': data(W/'test_wide', a.n_test, D['test_size'], 901),
