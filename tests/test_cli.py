@@ -115,3 +115,16 @@ def test_ga_help_and_exit_status(crl_uls):
     assert "a CRL outside the formula's range among them, do not change it" in ' '.join(r.stdout.split())
     r = run(crl_uls, 'ga', '-5')
     assert r.returncode == 2 and r.stderr.strip().endswith('got -5.0'), r.stderr
+
+def test_demo_end_to_end_with_tiny_learners(tmp_path, capsys):
+    """`crl-uls demo` runs through all four steps on the classic phantom and prints its table even when weak learners
+    report no CRL for some or all images (a column of None once broke the table)."""
+    import pandas as pd
+    from crl_uls.cli import main
+    code = main(['demo', '--out', str(tmp_path/'d'), '--preset', 'tiny', '--n-train', '24', '--n-test', '4', '--quiet'])
+    out, err = capsys.readouterr()
+    assert code == 0, err[-2000:]
+    assert all(f'phantom_0000{i}' in out for i in range(4)) and 'demo finished' in out, out[-1500:]
+    assert len(pd.read_csv(tmp_path/'d'/'results.csv')) == 4
+    meta = pd.read_csv(tmp_path/'d'/'train'/'meta.csv')
+    assert meta.features.isna().all() and (meta.domain == 'train').all()          # the classic phantom
