@@ -108,13 +108,12 @@ def _us_aug_class():
         y = mix(on(), y + U(-1.0, 1.0)*(blur - y), y)                                            # blur (> 0) or sharpen (< 0)
         grain = F.interpolate(torch.randn(n, 1, h//2 + 1, w//2 + 1, device=x.device), size=(h, w), mode='bilinear', align_corners=False)
         y = mix(on(), y*(1 + U(0.0, 0.35)*grain), y)                                             # coarser speckle
-        cols = torch.arange(w, device=x.device).view(1, 1, 1, w).float()
+        cols, ri = torch.arange(w, device=x.device).view(1, 1, 1, w).float(), torch.arange(h, device=x.device).view(1, 1, h, 1).float()
         x0, wd, r0 = U(0, w), U(0.05, 0.2)*w, U(0.1, 0.7)*h
-        band = ((cols >= x0) & (cols < x0 + wd) & (torch.arange(h, device=x.device).view(1, 1, h, 1) >= r0)).float()
+        band = ((cols >= x0) & (cols < x0 + wd) & (ri >= r0)).float()
         y = mix(on(0.5), y*(1 - band*U(0.4, 0.8)), y)                                            # acoustic shadow
         ex, ey, ew, eh = U(0, w), U(0, h), U(0.1, 0.3)*w, U(0.1, 0.3)*h
-        box = ((cols >= ex) & (cols < ex + ew) & (torch.arange(h, device=x.device).view(1, 1, h, 1) >= ey)
-               & (torch.arange(h, device=x.device).view(1, 1, h, 1) < ey + eh)).float()
+        box = ((cols >= ex) & (cols < ex + ew) & (ri >= ey) & (ri < ey + eh)).float()
         y = mix(on(0.3)*box, U(0, 0.8).expand_as(y), y)                                          # an erased patch
         out = x.clone()
         out[:, ch] = torch.where(keep, y.clamp(0, 1), torch.zeros_like(y)).to(x.dtype)
