@@ -1,7 +1,11 @@
 #!/bin/sh
-# The full study on a lent GPU machine (its python3 has torch; fastai and the rest travel as wheels in .whl/).
-# Runs the study chapter with the gpu preset and packs the executed notebook and study/ into $OUT.
-# STUDY_TIMEOUT=540 (seconds) sets the time limit.
+# Jobs on a lent GPU machine (its python3 has torch; fastai and the rest travel as wheels in .whl/):
+#   sh tools/gpu_study.sh            the study chapter with the gpu preset; packs the executed notebook and study/ into $OUT
+#   sh tools/gpu_study.sh robustness tools/robustness.py with the gpu preset (wider, classic and shifted test sets, then
+#                                    fine-tuning on 20 shifted images against scratch); its work folder is .work/robustness
+#                                    (ignored, so a second call on the same warm machine goes on where the first stopped)
+#                                    and robustness.json is copied to $OUT
+# STUDY_TIMEOUT=540 (seconds) sets the time limit; CRL_ULS_PRESET=tiny tries either job on a CPU first.
 # The wheels (pure Python but plum-dispatch; the device's python3 is 3.12 and has torch, numpy, pandas, sklearn, rich):
 #   echo /.whl/ >> .git/info/exclude; mkdir -p .whl; cd .whl; python3 -m pip download --no-deps --only-binary=:all: \
 #     --python-version 3.12 --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
@@ -12,11 +16,17 @@
 #   (fastprogress 1.0.3: 1.1.x imports fasthtml.) Then call the device tool with carry [".whl"].
 set -u
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
-export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 CRL_ULS_PRESET=gpu CRL_ULS_THREADS=4
+export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 CRL_ULS_PRESET=${CRL_ULS_PRESET:-gpu} CRL_ULS_THREADS=4
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 python3 -c "import torch, fastai, crl_uls.pipeline; print('torch', torch.__version__, 'fastai', fastai.__version__, torch.cuda.get_device_name(0))" || exit 1
 start=$(date +%s)
-timeout -k 10 ${STUDY_TIMEOUT:-540} python3 tools/run_notebooks.py nbs/13_study.ipynb
-echo "notebooks: exit $? after $(( $(date +%s) - start )) s"
-tar czf ${OUT:-/tmp}/results.tgz nbs/13_study.ipynb study 2>&1
+if [ "${1:-study}" = robustness ]; then
+  timeout -k 10 ${STUDY_TIMEOUT:-540} python3 tools/robustness.py .work/robustness --preset $CRL_ULS_PRESET --augs 0 --base-aug 0 --curve 20
+  echo "robustness: exit $? after $(( $(date +%s) - start )) s"
+  cp .work/robustness/robustness.json .work/robustness/learning_curve.png ${OUT:-/tmp}/ 2>&1
+else
+  timeout -k 10 ${STUDY_TIMEOUT:-540} python3 tools/run_notebooks.py nbs/13_study.ipynb
+  echo "notebooks: exit $? after $(( $(date +%s) - start )) s"
+  tar czf ${OUT:-/tmp}/results.tgz nbs/13_study.ipynb study 2>&1
+fi
 ls -la ${OUT:-/tmp}

@@ -10,12 +10,12 @@ Writes WORK/robustness.json (after each step) and prints a table. Figures name t
 import argparse, json, os, subprocess, sys, time
 from pathlib import Path
 
-EXE = str(Path(sys.executable).parent/'crl-uls')
+EXE = [sys.executable, '-m', 'crl_uls.cli']      # the command line, also where crl_uls travels on PYTHONPATH without its script (a lent GPU)
 KEEP = ('dice_mean', 'dice_median', 'median_abs_crl_err_mm', 'crl_bias_mm', 'crl_loa_half_mm', 'within_tolerance', 'with_crl',
         'images', 'accepted_share', 'accepted_crl_loa_half_mm', 'large_errors', 'large_errors_not_accepted')
 
 def sh(*args) -> str:
-    r = subprocess.run([EXE, *map(str, args)], capture_output=True, text=True)
+    r = subprocess.run([*EXE, *map(str, args)], capture_output=True, text=True)
     if r.returncode not in (0,): raise SystemExit(f"crl-uls {' '.join(map(str, args))} failed ({r.returncode}):\n{r.stderr[-3000:]}")
     return r.stdout
 
@@ -85,7 +85,7 @@ def main():
     base = W/f'models_{a.preset}_aug{a.base_aug:g}'
     for n in a.curve:
         pool = data(W/f'shifted_{n}', n, D['render'], 903, domain='shifted')    # the same seed: each set holds the smaller ones
-        for how, init in (('scratch', None), ('fine_tune', base)):
+        for how, init in (('fine_tune', base), ('scratch', None)):
             m = W/f'curve_{how}_{n}'
             step = {'train': train(pool, m, a.preset, a.base_aug, init), 'shifted': evaluate(m, tests['shifted'], W/f'eval_{m.name}')}
             R['steps'][m.name] = step; save()
