@@ -19,7 +19,7 @@ from .segmentation import geometric_points
 # %% auto #0
 __all__ = ['STAGES', 'MANIFEST', 'ACCEPTANCE', 'MAX_SIDE', 'SIGNALS', 'ROW_COLS', 'MIN_QUALITY_AUC', 'GEOMETRIC_RGB', 'CHECK_RGB',
            'UntrustedModelError', 'file_sha256', 'versions', 'write_manifest', 'verify_models', 'expand_inputs',
-           'load_input', 'work_copy', 'prepare_input', 'Measurement', 'Acceptance', 'finish', 'Pipeline',
+           'load_input', 'work_copy', 'prepare_input', 'Measurement', 'share_low', 'Acceptance', 'finish', 'Pipeline',
            'draw_overlay', 'overlay_lines', 'naive_measure', 'benchmark']
 
 # %% ../nbs/08_pipeline.ipynb #b0b94155
@@ -201,6 +201,16 @@ class Measurement:
 
 def _r(v, nd=2): return None if v is None or (isinstance(v, float) and math.isnan(v)) else round(float(v), nd)
 
+# %% ../nbs/08_pipeline.ipynb #5a1e0c7d
+def share_low(k:int, # how many were right
+              n:int, # of how many
+              z:float=1.96, # the interval's width in standard errors (1.96: 95%)
+             ) -> float:
+    "The low end of the Wilson interval for a share of `k` in `n`: what a few results can vouch for (0 when `n` is 0)."
+    if n <= 0: return 0.0
+    p = k / n
+    return max(0.0, (p + z * z / (2 * n) - z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))) / (1 + z * z / n))
+
 # %% ../nbs/08_pipeline.ipynb #2266e69d
 _WHY = {'p_good': 'segmentation judged Bad', 'gap_pct': 'learned and outline calipers disagree', 'off': 'learned points off the fetus',
         'flip_dice': 'the mirrored pass segments differently', 'flip_pts_pct': 'the mirrored pass moves the calipers',
@@ -249,16 +259,16 @@ class Acceptance:
     def fit(cls, signals:list, # one dict of signals per held-out result
             ok:list, # whether each result's CRL was within tolerance
             threshold:float=0.5, features:tuple=SIGNALS,
-            min_each:int=5, # fewer right or wrong results than this: p_ok is the share of right ones, for every result
+            min_each:int=5, # fewer right or wrong results than this: p_ok is the low end of the share of right ones, for every result
            ) -> Acceptance:
-        "Fit `p_ok` to held-out results (logistic regression on standardised signals); with too few of either outcome, their base rate."
+        "Fit `p_ok` to held-out results (logistic regression on standardised signals); with too few of either outcome, the low end of their base rate."
         ok = np.asarray(ok, bool)
         info = {'images': int(len(ok)), 'within_tolerance': int(ok.sum())}
         if min(ok.sum(), (~ok).sum()) < min_each or len(ok) < 8 * min_each:
-            rate = float(np.clip(ok.mean() if len(ok) else 0.0, 0.01, 0.99))
+            rate = float(np.clip(share_low(int(ok.sum()), len(ok)), 0.01, 0.99))
             return cls((), (), (), (), float(np.log(rate / (1 - rate))), threshold, 'logistic',
                        {**info, 'note': f'too few held-out results (fewer than {8 * min_each}, or fewer than {min_each} right or wrong) '
-                                        'to tell right from wrong: p_ok is the share within tolerance'})
+                                        'to tell right from wrong: p_ok is the low end of the 95% interval of the share within tolerance'})
         from sklearn.linear_model import LogisticRegression
         from sklearn.metrics import roc_auc_score
         X = np.array([[float(s.get(f, np.nan)) for f in features] for s in signals])
