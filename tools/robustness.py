@@ -49,6 +49,7 @@ def plot(R:dict, path:Path):
         for test, c in (('wide', 'g'), ('shifted', 'r')):
             if test in base: ax.axhline(base[test][k], color=c, lw=0.8, ls=':', label=f'phantom-trained, {test} test')
         ax.set_xlabel('labelled shifted-phantom images'); ax.grid(alpha=0.3)
+        ax.set_xticks(sorted({int(k.rsplit('_', 1)[1]) for k in R['steps'] if k.startswith('curve_')}))
     axs[0].set_ylabel('Dice, mean'); axs[1].set_ylabel('|CRL error|, median (mm)'); axs[0].legend(fontsize=7)
     fig.suptitle(f"Fine-tuning vs training from scratch, shifted test set ({R['preset']} preset; {R['machine']})", fontsize=9)
     fig.tight_layout(); fig.savefig(path, dpi=110); plt.close(fig)
