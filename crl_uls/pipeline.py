@@ -309,6 +309,10 @@ def _judge(m:Measurement, acceptance:Acceptance|None, sig:dict|None) -> Measurem
         why = (a.reasons(sig) or ['p_ok below the threshold' if np.isfinite(m.p_ok) else 'no Good/Bad judgement']
                if m.crown is not None else ['no CRL'])
         m.warnings.insert(0, f"CHECK: not accepted (p_ok {m.p_ok:.2f}, below {a.threshold:.2f}): {'; '.join(why)}")
+    elif a.kind == 'logistic' and not a.features:   # accepted on the learners' record alone: every result alike
+        fi = a.fit_info
+        m.warnings.append(f"accepted on the learners' record on {fi.get('images', '?')} held-out images "
+                          f"({fi.get('within_tolerance', '?')} within tolerance), too few to judge one result from another")
     return m
 
 def finish(name:str, image:np.ndarray, mask:np.ndarray, quality:tuple|None, learned, # learned (crown, rump) or None
