@@ -231,13 +231,23 @@ def _demo(args) -> int:
     if args.preset not in PRESETS: raise UsageError(f"unknown preset {args.preset!r}; choose one of {', '.join(PRESETS)}")
     summary, table, dt = run_demo(args.out, args.n_train, args.n_test, args.seed, progress=not args.quiet, preset=args.preset)
     with pd.option_context('display.width', 160, 'display.max_columns', 20): print(table.to_string(index=False))
-    print(f"\n{_summary_text(summary)}\ndemo finished in {dt:.0f} s (preset {args.preset}; the study's learners are larger: see the README).")
+    from pathlib import Path
+    from crl_uls.pipeline import Acceptance
+    print(f"\n{_summary_text(summary, Acceptance.load(Path(args.out)/'models'))}\ndemo finished in {dt:.0f} s (preset {args.preset}; the study's learners are larger: see the README).")
     print(f"wrote {args.out}/: models/, results.csv, summary.json, bland_altman.png, risk_coverage.png, worst.png, overlays/, train/, test/")
     return 0
 
 # %% ../nbs/11_cli.ipynb #8881fc89
-def _summary_text(s:dict) -> str:
-    "The lines of an evaluation summary a person reads first."
+def _acceptance_note(a) -> list[str]:
+    "A line saying so when an acceptance model is the learners' record alone (too few held-out results to fit it)."
+    if a is None or a.kind != 'logistic' or a.features: return []
+    n, k = a.fit_info.get('images', '?'), a.fit_info.get('within_tolerance', '?')
+    return [f"acceptance: the learners were tested on {n} held-out images ({k} within tolerance), too few to tell right results "
+            f"from wrong; every result has p_ok {a.p_ok({}):.2f}, the low end of that share's 95% interval "
+            f"(train on more images for a judgement of each result)"]
+
+def _summary_text(s:dict, acceptance=None) -> str:
+    "The lines of an evaluation summary a person reads first (and, with the acceptance model, whether it judges each result)."
     if not s.get('images'): return 'no image could be evaluated'
     f = lambda v, fmt='.1f': '-' if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, fmt)
     return '\n'.join([
@@ -248,7 +258,8 @@ def _summary_text(s:dict) -> str:
         f"CRL bias ± 95% limits of agreement: all {f(s['crl_bias_mm'], '+.2f')} ± {f(s['crl_loa_half_mm'], '.2f')} mm; "
         f"accepted {f(s['accepted_crl_bias_mm'], '+.2f')} ± {f(s['accepted_crl_loa_half_mm'], '.2f')} mm (human observers: ±2.4 mm)",
         f"large errors (> 5 mm): {s['large_errors']}, of which not accepted {s['large_errors_not_accepted']}; "
-        f"balanced accuracy of the acceptance {f(s['accepted_balanced_accuracy'], '.2f')}, of Good/Bad {f(s['good_bad_balanced_accuracy'], '.2f')}"])
+        f"balanced accuracy of the acceptance {f(s['accepted_balanced_accuracy'], '.2f')}, of Good/Bad {f(s['good_bad_balanced_accuracy'], '.2f')}",
+        *_acceptance_note(acceptance)])
 
 def _evaluate(args) -> int:
     "Run `crl-uls evaluate`."
@@ -260,7 +271,7 @@ def _evaluate(args) -> int:
     if args.json: print(json.dumps(summary, default=float))
     else:
         for i, why in summary['skipped'].items(): print(f"{i}: not evaluated: {why}")
-        print(_summary_text(summary) + (f"\nreport in {args.out}/ (results.csv, summary.json, figures)" if args.out else ''))
+        print(_summary_text(summary, pipe.acceptance) + (f"\nreport in {args.out}/ (results.csv, summary.json, figures)" if args.out else ''))
     return 1 if summary['skipped'] else 0
 
 def _app(args) -> int:
