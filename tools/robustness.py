@@ -2,7 +2,7 @@
 trained with and without the ultrasound augmentation; then fine-tuning on a few labelled shifted images against training
 from scratch on the same images (the learning curve).
 
-    python tools/robustness.py WORK [--preset demo] [--augs 0 0.5] [--n-test 100] [--curve 10 20 50] [--base-aug 0.5]
+    python tools/robustness.py WORK [--preset demo] [--augs 0 0.5] [--aug-stages segmentation] [--n-test 100] [--curve 10 20 50] [--base-aug 0.5]
 
 Every step runs the command line as a user would (`crl-uls train`, `crl-uls evaluate`); every figure is `crl-uls evaluate`'s.
 Writes WORK/robustness.json (after each step) and prints a table. Figures name the machine they ran on.
@@ -24,9 +24,11 @@ def data(folder:Path, n:int, size, seed:int, **kw) -> Path:
     if not (folder/'meta.csv').exists(): write_phantoms(folder, n, size, seed=seed, progress=False, **kw)
     return folder
 
-def train(dataset, out:Path, preset:str, aug:float, init=None) -> dict:
+def train(dataset, out:Path, preset:str, aug:float, init=None, stages=None) -> dict:
+    "Train a folder once (`stages`: the learners that get `us_aug`; None: all three)."
     if not (out/'manifest.json').exists():
-        sh('train', dataset, '--out', out, '--preset', preset, '--set', f'us_aug={aug}', '--quiet', *(['--init', init] if init else []))
+        augs = [a for st in stages for a in ('--set', f'{st}.us_aug={aug}')] if stages else ['--set', f'us_aug={aug}']
+        sh('train', dataset, '--out', out, '--preset', preset, *augs, '--quiet', *(['--init', init] if init else []))
     m = json.loads((out/'manifest.json').read_text())
     return {'train_seconds': m['train_seconds'], 'init': bool(m.get('init'))}
 
@@ -58,6 +60,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('work'); ap.add_argument('--preset', default='demo')
     ap.add_argument('--augs', type=float, nargs='*', default=[0.0, 0.5], help='us_aug settings to compare')
+    ap.add_argument('--aug-stages', nargs='*', choices=['segmentation', 'quality', 'landmarks'],
+                    help='the learners that get the augmentation (default: all three; the folder name then says which)')
     ap.add_argument('--n-test', type=int, default=100); ap.add_argument('--curve', type=int, nargs='*', default=[10, 20, 50])
     ap.add_argument('--base-aug', type=float, default=0.5, help='which trained folder the fine-tuning starts from')
     ap.add_argument('--plot-only', action='store_true', help='draw the learning curve from WORK/robustness.json and stop')
@@ -78,8 +82,8 @@ def main():
              'classic': data(W/'test_classic', a.n_test, D['test_size'], 901, features=False),
              'shifted': data(W/'test_shifted', a.n_test, D['test_size'], 902, domain='shifted')}
     for aug in a.augs:
-        m = W/f'models_{a.preset}_aug{aug:g}'
-        step = {'train': train(train_set, m, a.preset, aug)}
+        m = W/(f'models_{a.preset}_aug{aug:g}' + (''.join('_' + st[:3] for st in a.aug_stages) if a.aug_stages else ''))
+        step = {'train': train(train_set, m, a.preset, aug, stages=a.aug_stages)}
         for k, d in tests.items(): step[k] = evaluate(m, d, W/f'eval_{m.name}_{k}')
         R['steps'][m.name] = step; save()
         print(m.name, json.dumps(step), flush=True)
