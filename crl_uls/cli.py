@@ -240,7 +240,7 @@ def _demo(args) -> int:
 # %% ../nbs/11_cli.ipynb #8881fc89
 def _acceptance_note(a) -> list[str]:
     "A line saying so when an acceptance model is the learners' record alone (too few held-out results to fit it)."
-    if a is None or a.kind != 'logistic' or a.features: return []
+    if a is None or not a.on_record: return []
     n, k = a.fit_info.get('images', '?'), a.fit_info.get('within_tolerance', '?')
     return [f"acceptance: the learners were tested on {n} held-out images ({k} within tolerance), too few to tell right results "
             f"from wrong; every result has p_ok {a.p_ok({}):.2f}, the low end of that share's 95% interval "

@@ -231,6 +231,11 @@ class Acceptance:
         x = np.array([float(sig.get(f, np.nan)) for f in self.features])
         return np.nan_to_num((x - np.array(self.mean)) / np.array(self.scale))   # a missing signal counts as typical
 
+    @property
+    def on_record(self) -> bool:
+        "True when fitted on too few held-out results: the same `p_ok` for every result, from the learners' record."
+        return self.kind == 'logistic' and not self.features
+
     def p_ok(self, sig:dict) -> float:
         "The probability that a result with these signals has its CRL within tolerance."
         if self.kind == 'p_good': return float(sig.get('p_good', np.nan))
@@ -309,7 +314,7 @@ def _judge(m:Measurement, acceptance:Acceptance|None, sig:dict|None) -> Measurem
         why = (a.reasons(sig) or ['p_ok below the threshold' if np.isfinite(m.p_ok) else 'no Good/Bad judgement']
                if m.crown is not None else ['no CRL'])
         m.warnings.insert(0, f"CHECK: not accepted (p_ok {m.p_ok:.2f}, below {a.threshold:.2f}): {'; '.join(why)}")
-    elif a.kind == 'logistic' and not a.features:   # accepted on the learners' record alone: every result alike
+    elif a.on_record:                                # accepted on the learners' record alone: every result alike
         fi = a.fit_info
         m.warnings.append(f"accepted on the learners' record on {fi.get('images', '?')} held-out images "
                           f"({fi.get('within_tolerance', '?')} within tolerance), too few to judge one result from another")
