@@ -3,8 +3,8 @@
 #   sh tools/gpu_study.sh            the study chapter with the gpu preset; packs the executed notebook and study/ into $OUT
 #   sh tools/gpu_study.sh robustness tools/robustness.py with the gpu preset (wider, classic and shifted test sets, then
 #                                    fine-tuning on 20 shifted images against scratch); its work folder is .work/robustness
-#                                    (ignored, so a second call on the same warm machine goes on where the first stopped)
-#                                    and robustness.json is copied to $OUT
+#                                    and robustness.json is copied to $OUT. Do not count on a second call finding that
+#                                    folder: on 2026-11-27 the warm machine's next call held only two of its folder names
 # STUDY_TIMEOUT=540 (seconds) sets the time limit; CRL_ULS_PRESET=tiny tries either job on a CPU first.
 # The wheels (pure Python but plum-dispatch; the device's python3 is 3.12 and has torch, numpy, pandas, sklearn, rich):
 #   echo /.whl/ >> .git/info/exclude; mkdir -p .whl; cd .whl; python3 -m pip download --no-deps --only-binary=:all: \
