@@ -40,7 +40,18 @@ def _synth(args) -> int:
     if args.seed < 0: raise UsageError(f"--seed must be >= 0, got {args.seed}")
     if args.workers is not None and args.workers < 1: raise UsageError(f"--workers must be at least 1, got {args.workers}")
     t = time.time()
-    kw = {'domain': 'shifted' if args.shifted else 'train', **({'features': False} if args.classic else {})}
+    feats = {}
+    for spec in args.feature or []:
+        name, eq, p = spec.partition('=')
+        try: feats[name] = float(p) if eq else float('nan')
+        except ValueError: feats[name] = float('nan')
+        if feats[name] != feats[name]: raise UsageError(f"--feature takes NAME=CHANCE (for example low_contrast=0.4), got {spec!r}")
+    if feats and args.classic: raise UsageError("--feature and --classic contradict each other (--classic draws no feature)")
+    if feats:
+        from crl_uls.phantom import feature_probs
+        try: feature_probs(feats)
+        except ValueError as err: raise UsageError(str(err)) from None
+    kw = {'domain': 'shifted' if args.shifted else 'train', **({'features': False} if args.classic else {}), **({'features': feats} if feats else {})}
     try: meta = write_phantoms(args.out, args.n, size, args.seed, args.workers, progress=not args.quiet, **kw)
     except OSError as err: raise UsageError(f"cannot write to {args.out}: {err}") from None
     dt = time.time() - t
@@ -261,17 +272,30 @@ def _summary_text(s:dict, acceptance=None) -> str:
         f"balanced accuracy of the acceptance {f(s['accepted_balanced_accuracy'], '.2f')}, of Good/Bad {f(s['good_bad_balanced_accuracy'], '.2f')}",
         *_acceptance_note(acceptance)])
 
+def _breakdown_text(s:dict) -> str:
+    "The key figures by subgroup (`breakdown` in the evaluate chapter), worst first, as small tables."
+    import pandas as pd
+    out = []
+    for c, recs in s.get('by', {}).items():
+        t = pd.DataFrame(recs)
+        t = pd.DataFrame({c: t[c], 'images': t.images, 'Dice mean': t.dice_mean.round(3), '|CRL err| median mm': t.median_abs_crl_err_mm.round(2),
+                          '95% LoA ± mm': t.crl_loa_half_mm.round(1), 'accepted %': (100 * t.accepted_share).round(0),
+                          'errors > 5 mm': t.large_errors})
+        out.append(f"by {c}, worst first (an image counts once in each of its tags):\n" + t.to_string(index=False))
+    return '\n'.join(out)
+
 def _evaluate(args) -> int:
     "Run `crl-uls evaluate`."
     from crl_uls.evaluate import evaluate
     from crl_uls.data import DataError
     pipe = _models(args.models, args.trust, points=args.points, bs=args.bs)
-    try: summary, res = evaluate(pipe, args.dataset, args.out, progress=not args.quiet)
-    except (FileNotFoundError, DataError) as err: raise UsageError(str(err)) from None
+    try: summary, res = evaluate(pipe, args.dataset, args.out, progress=not args.quiet, by=args.by)
+    except (FileNotFoundError, DataError, ValueError) as err: raise UsageError(str(err)) from None
     if args.json: print(json.dumps(summary, default=float))
     else:
         for i, why in summary['skipped'].items(): print(f"{i}: not evaluated: {why}")
         print(_summary_text(summary, pipe.acceptance) + (f"\nreport in {args.out}/ (results.csv, summary.json, figures)" if args.out else ''))
+        if summary.get('by'): print(_breakdown_text(summary))
     return 1 if summary['skipped'] else 0
 
 def _app(args) -> int:
@@ -319,6 +343,9 @@ def make_parser() -> argparse.ArgumentParser:
     s.add_argument('--workers', type=int, default=None, help='processes (default: all cores)')
     s.add_argument('--shifted', action='store_true', help='the shifted phantom: acquisition ranges no training preset uses (a stand-in for another scanner)')
     s.add_argument('--classic', action='store_true', help="the classic phantom, without the wider phantom's features")
+    s.add_argument('--feature', action='append', metavar='NAME=CHANCE',
+                   help="change one wider-phantom feature's chance, for example low_contrast=0.4 (repeatable; the names: "
+                        "crl_uls.phantom.FEATURES). Change it for a training set only: test sets keep the usual chances")
     s.add_argument('--quiet', action='store_true', help='no progress bar')
     s.set_defaults(run=_synth)
     t = sub.add_parser('train', help='train the three learners on a data set',
@@ -374,6 +401,8 @@ def make_parser() -> argparse.ArgumentParser:
     e.add_argument('--out', metavar='REPORT', help='folder for the report')
     e.add_argument('--points', choices=['auto', 'learned', 'geometric'], default='auto', help='calipers, as in predict (default auto)')
     e.add_argument('--bs', type=int, default=16, help='images per batch (default 16)')
+    e.add_argument('--by', nargs='+', metavar='COLUMN', help="meta.csv columns to break the figures down by, worst subgroup first "
+                   "(a column's values split on spaces into tags; default: the phantom's features when the set has them)")
     e.add_argument('--json', action='store_true', help='print the summary as one JSON object')
     e.add_argument('--trust', action='store_true', help='load .pkl files that do not match the manifest (loading a .pkl runs code)')
     e.add_argument('--quiet', action='store_true', help='no progress bar')

@@ -14,8 +14,8 @@ from .landmarks import limits_of_agreement, plot_bland_altman
 from .pipeline import Pipeline, draw_overlay
 
 # %% auto #0
-__all__ = ['LARGE_MM', 'balanced_accuracy', 'risk_coverage', 'evaluate', 'summarize', 'plot_risk_coverage', 'plot_reliability',
-           'write_report']
+__all__ = ['LARGE_MM', 'BREAKDOWN', 'balanced_accuracy', 'risk_coverage', 'evaluate', 'summarize', 'breakdown', 'plot_breakdown',
+           'plot_risk_coverage', 'plot_reliability', 'write_report']
 
 # %% ../nbs/10_evaluate.ipynb #a68c9ed4
 LARGE_MM = 5.0   # a CRL error above this is a large error, one the tool must not accept
@@ -67,6 +67,7 @@ def evaluate(models, # a model folder, or a loaded `Pipeline`
              n_worst:int=6, # worst cases drawn as overlays
              overlays:bool=False, # also write every image's overlay to out/overlays/
              progress:bool=True, # a progress bar (on a terminal or in a notebook)
+             by:str|list|None=None, # meta.csv columns to break the figures down by (`breakdown`); None: `features` when some image has one
              **kw, # passed to `Pipeline.load` (points, bs, formula, ...)
             ):
     "Measure every image of a labelled set and compare with the truth: (summary dict, per-image DataFrame); with `out`, the report."
@@ -76,6 +77,12 @@ def evaluate(models, # a model folder, or a loaded `Pipeline`
     from crl_uls.learners import read_item_image, read_item_mask
     pipe = models if isinstance(models, Pipeline) else Pipeline.load(models, trust=trust, **kw)
     items, skipped = _truth_items(dataset)
+    tagged = lambda c: items[c].map(lambda v: isinstance(v, str) and v.strip() != '').any()
+    by = [c for c in ('features',) if c in items.columns and tagged(c)] if by is None else [by] if isinstance(by, str) else list(by)
+    for c in by:
+        if c not in items.columns:
+            raise ValueError(f"{dataset}: no column {c!r} in meta.csv to break the figures down by; it has "
+                             f"{', '.join(k for k in items.columns if k not in ('image', 'mask', 'annotation'))}")
     recs, rows, results = items.to_dict('records'), [], []
     bar = tqdm(total=len(recs), desc='evaluating', unit='img', disable=not show_progress(progress))
     for k in range(0, len(recs), pipe.bs):
@@ -98,6 +105,7 @@ def evaluate(models, # a model folder, or a loaded `Pipeline`
     bar.close()
     res = pd.DataFrame(rows)
     summary = summarize(res, skipped, pipe)
+    if len(res) and by: summary['by'] = {c: breakdown(res, items, c).to_dict('records') for c in by}
     if out is not None: write_report(out, res, summary, results, n_worst, overlays)
     return summary, res
 
@@ -131,6 +139,36 @@ def summarize(res, # the per-image DataFrame of `evaluate`
             'good_bad_balanced_accuracy': balanced_accuracy(res.quality == 'good', ok),
             'dice_mean': float(d.mean()) if len(d) else float('nan'), 'dice_median': float(d.median()) if len(d) else float('nan'),
             'dice_p01': float(np.percentile(d, 1)) if len(d) else float('nan')}
+
+# %% ../nbs/10_evaluate.ipynb #b7d0a1e3
+BREAKDOWN = ('images', 'with_crl', 'dice_mean', 'median_abs_crl_err_mm', 'crl_bias_mm', 'crl_loa_half_mm', 'accepted_share',
+             'large_errors', 'large_errors_not_accepted')
+
+def breakdown(res, # the per-image DataFrame of `evaluate`
+              items, # the data set's items (its meta.csv columns, with `id`)
+              column:str, # the column to break down by; its values are split on spaces into tags
+             ):
+    "The `BREAKDOWN` figures for all images, then for the images carrying each tag of `column`, worst first."
+    import pandas as pd
+    tags = [str(v).split() if isinstance(v, str) else [] for v in items.set_index('id')[column].reindex(res.id)]
+    groups = {'all': np.ones(len(res), bool), **{t: np.array([t in ts for ts in tags]) for t in sorted({t for ts in tags for t in ts})},
+              '(none)': np.array([not ts for ts in tags])}
+    rows = [{column: g, **{k: summarize(res[m].reset_index(drop=True))[k] for k in BREAKDOWN}} for g, m in groups.items() if m.any()]
+    df = pd.DataFrame(rows)
+    key, asc = ('dice_mean', True) if df.dice_mean.notna().any() else ('median_abs_crl_err_mm', False)
+    return pd.concat([df.iloc[:1], df.iloc[1:].sort_values(key, ascending=asc, na_position='first')]).reset_index(drop=True)
+
+def plot_breakdown(table, # a `breakdown` DataFrame
+                   column:str, axs=None):
+    "Mean Dice and median |CRL error| per tag, with how many images each rests on; the dotted line: all images."
+    import matplotlib.pyplot as plt
+    if axs is None: _, axs = plt.subplots(1, 2, figsize=(10, 0.8 + 0.32 * len(table)), sharey=True)
+    t = table.iloc[1:].iloc[::-1]; y = np.arange(len(t))
+    for ax, k, label in ((axs[0], 'dice_mean', 'Dice, mean'), (axs[1], 'median_abs_crl_err_mm', '|CRL error|, median (mm)')):
+        ax.barh(y, t[k].fillna(0), color='tab:blue'); ax.axvline(table[k].iloc[0], color='k', lw=1, ls=':', label='all images')
+        ax.set(xlabel=label, yticks=y, yticklabels=[f'{g} ({n})' for g, n in zip(t[column], t.images)])
+    axs[0].set_xlim(0, 1); axs[0].legend(fontsize=7); axs[0].set_title(f'by {column} (images)', fontsize=9)
+    return axs
 
 # %% ../nbs/10_evaluate.ipynb #f5b89e53
 def plot_risk_coverage(res, # the per-image DataFrame of `evaluate`
@@ -172,7 +210,7 @@ def write_report(out, # folder to write
                  overlays:bool=False, # also every image's overlay, in overlays/<id>.png
                 ):
     "Write results.csv, summary.json and the figures of an evaluation."
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt, pandas as pd
     from crl_uls.learners import read_item_image
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     res.to_csv(out/'results.csv', index=False)
@@ -189,6 +227,10 @@ def write_report(out, # folder to write
         axs[2].scatter(res.true_ga_days, res.ga_err_days, s=10, c=np.where(res.accepted.astype(bool), 'tab:blue', 'tab:red'))
         axs[2].axhline(0, color='k', lw=1); axs[2].set(xlabel='true GA (days)', ylabel='GA error (days)', title='GA error (red: not accepted)')
         fig.tight_layout(); fig.savefig(out/'risk_coverage.png', dpi=90); plt.close(fig)
+        for c, recs in summary.get('by', {}).items():
+            table = pd.DataFrame(recs); table.to_csv(out/f'by_{c}.csv', index=False)
+            fig, axs = plt.subplots(1, 2, figsize=(10, 0.8 + 0.32 * len(table)), sharey=True)
+            plot_breakdown(table, c, axs); fig.tight_layout(); fig.savefig(out/f'by_{c}.png', dpi=90); plt.close(fig)
         worst = res.assign(a=res.crl_err_mm.abs().fillna(np.inf)).sort_values('a', ascending=False).head(n_worst)
         if len(worst):
             by_id = {str(r['id']): (r, m) for r, m in results}

@@ -24,8 +24,8 @@ from .landmarks import landmark_learner, predict_landmarks, landmark_errors, lim
 from .pipeline import STAGES, MANIFEST, Acceptance, Pipeline, write_manifest, verify_models, file_sha256
 
 # %% auto #0
-__all__ = ['PRESETS', 'training_settings', 'Snapshots', 'EpochLines', 'world_size', 'distributed_device', 'per_process',
-           'train_models', 'example_models']
+__all__ = ['PRESETS', 'EXAMPLES_STALE_S', 'training_settings', 'Snapshots', 'EpochLines', 'world_size', 'distributed_device',
+           'per_process', 'train_models', 'example_models']
 
 # %% ../nbs/09_train.ipynb #c739e64b
 PRESETS = {
@@ -310,6 +310,8 @@ def train_models(dataset, # a data set folder with images, masks and crown/rump 
     return man
 
 # %% ../nbs/09_train.ipynb #abebe7d2
+EXAMPLES_STALE_S = 6 * 3600     # other versions' example folders unused this long are removed
+
 def example_models(preset:str='tiny', # a key of `PRESETS`
                    seed:int=0, # the training seed
                   ) -> Path:
@@ -319,13 +321,15 @@ def example_models(preset:str='tiny', # a key of `PRESETS`
     h = hashlib.sha256(f'{preset}-{seed}'.encode())
     for f in sorted(Path(crl_uls.__file__).parent.glob('*.py')): h.update(f.read_bytes())
     root = Path(os.environ.get('XDG_CACHE_HOME') or Path.home()/'.cache')/'crl_uls'/'examples'/h.hexdigest()[:16]
-    root.mkdir(parents=True, exist_ok=True)
+    root.mkdir(parents=True, exist_ok=True); os.utime(root)       # in use now
+    for old in root.parent.iterdir():             # folders of other library versions nobody has used for hours
+        try: stale = old != root and old.is_dir() and time.time() - old.stat().st_mtime > EXAMPLES_STALE_S
+        except FileNotFoundError: stale = False   # removed by another process just now
+        if stale: shutil.rmtree(old, ignore_errors=True)
     with open(root/'.lock', 'w') as lock:
         try: import fcntl; fcntl.flock(lock, fcntl.LOCK_EX)        # another process training the same folder: wait for it
         except ImportError: pass
         if not (root/'models'/MANIFEST).exists():
-            for old in root.parent.iterdir():             # folders trained by other versions of the library
-                if old != root and old.is_dir(): shutil.rmtree(old, ignore_errors=True)
             D = training_settings(preset)['data']
             write_phantoms(root/'data', D['n_train'], D['render'], seed=1, workers=1, progress=False)
             train_models(root/'data', root/'models', preset, seed=seed, progress=False)

@@ -141,4 +141,12 @@ def test_evaluate_reports_faulty_items_and_scores_the_rest(tiny_models, tmp_path
     assert '4 images:' in r.stdout and 'limits of agreement' in r.stdout, r.stdout
     summary = json.loads((tmp_path/'rep'/'summary.json').read_text())
     assert summary['images'] == 4 and set(summary['skipped']) == set(meta.id[:2])
-    assert {'results.csv', 'bland_altman.png', 'risk_coverage.png', 'worst.png'} <= {p.name for p in (tmp_path/'rep').iterdir()}
+    assert {'results.csv', 'bland_altman.png', 'risk_coverage.png', 'worst.png', 'by_features.csv', 'by_features.png'} <= {p.name for p in (tmp_path/'rep').iterdir()}
+    evaluated = meta.features[2:].fillna('').str.split()                 # the breakdown by the phantom's features, on screen too
+    assert 'by features, worst first' in r.stdout, r.stdout
+    first = {line.split()[0] for line in r.stdout.splitlines() if line.strip()}
+    assert {t for ts in evaluated for t in ts} <= first, r.stdout        # one row per tag of the evaluated images
+    by = {row['features']: row['images'] for row in summary['by']['features']}
+    assert by['all'] == 4 and all(by[t] == sum(t in ts for ts in evaluated) for t in by if t not in ('all', '(none)'))
+    r = run(venv_tool('crl-uls'), 'evaluate', str(tiny_models), str(tmp_path/'set'), '--by', 'scanner', '--quiet')
+    assert r.returncode == 2 and "no column 'scanner'" in r.stderr and 'Traceback' not in r.stderr, r.stderr

@@ -2,7 +2,8 @@
 trained with and without the ultrasound augmentation; then fine-tuning on a few labelled shifted images against training
 from scratch on the same images (the learning curve).
 
-    python tools/robustness.py WORK [--preset demo] [--augs 0 0.5] [--aug-stages segmentation] [--n-test 100] [--curve 10 20 50] [--base-aug 0.5]
+    python tools/robustness.py WORK [--preset demo] [--augs 0 0.5] [--aug-stages segmentation] [--train-features low_contrast=0.4 ...]
+                                    [--n-test 100] [--curve 10 20 50] [--base-aug 0.5]
 
 Every step runs the command line as a user would (`crl-uls train`, `crl-uls evaluate`); every figure is `crl-uls evaluate`'s.
 Writes WORK/robustness.json (after each step) and prints a table. Figures name the machine they ran on.
@@ -62,6 +63,8 @@ def main():
     ap.add_argument('--augs', type=float, nargs='*', default=[0.0, 0.5], help='us_aug settings to compare')
     ap.add_argument('--aug-stages', nargs='*', choices=['segmentation', 'quality', 'landmarks'],
                     help='the learners that get the augmentation (default: all three; the folder name then says which)')
+    ap.add_argument('--train-features', nargs='*', default=[], metavar='NAME=CHANCE',
+                    help="a training set drawn with other feature chances (crl-uls synth --feature); the test sets keep the usual ones")
     ap.add_argument('--n-test', type=int, default=100); ap.add_argument('--curve', type=int, nargs='*', default=[10, 20, 50])
     ap.add_argument('--base-aug', type=float, default=0.5, help='which trained folder the fine-tuning starts from')
     ap.add_argument('--plot-only', action='store_true', help='draw the learning curve from WORK/robustness.json and stop')
@@ -77,13 +80,15 @@ def main():
     R = {**(json.loads(old.read_text()) if old.exists() else {'steps': {}}), 'preset': a.preset, 'machine': run_device(), 'base_aug': a.base_aug}
     save = lambda: (W/'robustness.json').write_text(json.dumps(R, indent=1))
     t0 = time.time()
-    train_set = data(W/'train', D['n_train'], D['render'], 1)
+    mix = {k: float(v) for k, _, v in (f.partition('=') for f in a.train_features)}
+    tag = '_mix_' + '_'.join(f"{k}{v:g}" for k, v in sorted(mix.items())) if mix else ''
+    train_set = data(W/f'train{tag}', D['n_train'], D['render'], 1, **({'features': mix} if mix else {}))
     tests = {'wide': data(W/'test_wide', a.n_test, D['test_size'], 901),
              'classic': data(W/'test_classic', a.n_test, D['test_size'], 901, features=False),
              'shifted': data(W/'test_shifted', a.n_test, D['test_size'], 902, domain='shifted')}
     for aug in a.augs:
-        m = W/(f'models_{a.preset}_aug{aug:g}' + (''.join('_' + st[:3] for st in a.aug_stages) if a.aug_stages else ''))
-        step = {'train': train(train_set, m, a.preset, aug, stages=a.aug_stages)}
+        m = W/(f'models_{a.preset}_aug{aug:g}' + (''.join('_' + st[:3] for st in a.aug_stages) if a.aug_stages else '') + tag)
+        step = {'train': {**train(train_set, m, a.preset, aug, stages=a.aug_stages), **({'features': mix} if mix else {})}}
         for k, d in tests.items(): step[k] = evaluate(m, d, W/f'eval_{m.name}_{k}')
         R['steps'][m.name] = step; save()
         print(m.name, json.dumps(step), flush=True)
