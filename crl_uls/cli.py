@@ -179,17 +179,19 @@ def _train(args) -> int:
     if preset not in PRESETS: raise UsageError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     from crl_uls.pipeline import UntrustedModelError
     try: man = train_models(args.dataset, args.out, preset, _overrides(args), seed=args.seed, valid_pct=args.valid_pct,
-                            progress=not args.quiet, device=args.device, init=args.init)
+                            progress=not args.quiet, device=args.device, init=args.init, keep=args.keep or ())
     except (FileNotFoundError, DataError, UntrustedModelError) as err: raise UsageError(str(err).splitlines()[0]) from None
     except (ValueError, RuntimeError) as err:        # an override out of range, a device that is not there
         raise UsageError(str(err).splitlines()[0]) from None
     if man.get('world_size', 1) > 1 and int(os.environ.get('RANK', 0)): return 0   # several processes: the first one reports
     for st, m in man['models'].items():
+        if m['weights'] == 'kept': print(f"{st}: {m['arch']}, kept from the --init folder unchanged"); continue
         print(f"{st}: {m['arch']} ({m['weights']} weights), {m['epochs']} epochs at {m['size']} px, bs {m['bs']}, lr {m['lr']:g}, "
               f"{m['train_seconds']:.0f} s; " + ', '.join(f"{k} {v:.3f}" for k, v in m['valid'].items()))
     many = f"; {man['world_size']} processes ({man['backend']})" if man.get('world_size', 1) > 1 else ''
     if man.get('init'): print(f"fine-tuned from {man['init']['folder']} (preset {man['init']['preset']}): each body frozen for "
-                              f"{man['init']['frozen_epochs']} epoch, then all of it")
+                              f"{man['init']['frozen_epochs']} epoch, then all of it" +
+                              (f"; kept unchanged: {', '.join(man['init']['kept'])}" if man['init'].get('kept') else ''))
     print(f"wrote {args.out}/segmentation.pkl, quality.pkl, landmarks.pkl and manifest.json in {man['train_seconds']:.0f} s "
           f"(preset {preset}; {man['device']}{many})")
     return 0
@@ -364,6 +366,9 @@ def make_parser() -> argparse.ArgumentParser:
                                     "accelerate launch each process takes its own GPU)")
     t.add_argument('--init', metavar='MODELS', help="start every learner from this model folder's and fine-tune it (fastai's fine_tune: "
                                                  "the body frozen for one epoch, then all of it); checked against its manifest first")
+    t.add_argument('--keep', nargs='+', choices=['segmentation', 'quality', 'landmarks'], metavar='STAGE',
+                   help="with --init: take these learners from the folder unchanged and fine-tune the others (with a few dozen "
+                        "scans, --keep quality landmarks: those two learn from many examples)")
     t.add_argument('--seed', type=int, default=0, help='seed (default 0)')
     t.add_argument('--valid-pct', type=float, default=0.2, help='validation share without a split column (default 0.2)')
     t.add_argument('--quiet', action='store_true', help='no progress bars')

@@ -224,11 +224,15 @@ def train_models(dataset, # a data set folder with images, masks and crown/rump 
                  progress:bool=True, # bars on a terminal, one line per epoch elsewhere; False: quiet
                  device:str|None=None, # 'cpu', 'cuda' or 'cuda:K'; None: the GPU when there is one
                  init=None, # a model folder to start every learner from: fine-tuning, its body frozen for one epoch, then all of it
+                 keep:tuple=(), # stages taken from `init` unchanged (not trained), for example ('quality', 'landmarks')
                 ) -> dict:
     "Train segmentation, quality and landmarks on one data set, and fit the acceptance model; write the model folder (under `torchrun` or `accelerate launch`: in every process, rank 0 writing)."
     S = training_settings(preset, overrides)
-    src, init_rec = None, None
-    if init is not None: src, S, init_rec = _init_from(init, S)
+    src, init_rec, keep = None, None, tuple(keep or ())
+    if set(keep) - set(STAGES): raise ValueError(f"keep: unknown stage {sorted(set(keep) - set(STAGES))[0]!r}; choose from {', '.join(STAGES)}")
+    if keep and init is None: raise ValueError("keep takes learners from a model folder: give init too")
+    if set(keep) == set(STAGES): raise ValueError("keep names every stage: nothing would be trained (copy the folder instead)")
+    if init is not None: src, S, init_rec = _init_from(init, S); init_rec['kept'] = list(keep)
     W = world_size(); P = per_process(S, W)           # S: what the manifest records; P: what each process trains with
     if src: P = {st: {**s, 'fine_tune': init_rec['frozen_epochs']} for st, s in P.items()}
     device = distributed_device(device)
@@ -245,6 +249,11 @@ def train_models(dataset, # a data set folder with images, masks and crown/rump 
         if device: dls.to(device)
         learn = make(dls, *a, **({**kw, 'pretrained': False} if src else kw))    # from a model folder: no ImageNet weights needed
         return _start_from(learn, src[st]) if src else learn
+    def kept(st):                                      # a learner of the init folder, as it is
+        info[st] = {**verify_models(init)['models'].get(st, {}), 'weights': 'kept', 'train_seconds': 0.0, 'valid': {}}
+        info[st].pop('sha256', None)                   # (the new manifest hashes the copy)
+        if rank == 0: shutil.copyfile(Path(init)/f'{st}.pkl', out/f'{st}.pkl')
+        return src[st]
     def fit(learn, st, cbs=(), t0=None):
         s, t0 = P[st], t0 or time.time()
         _fit(learn, st, s, progress, cbs)
@@ -255,17 +264,20 @@ def train_models(dataset, # a data set folder with images, masks and crown/rump 
     # 1. segmentation
     s, t0 = P['segmentation'], time.time()
     first = s['warm_size'] if s['warm_epochs'] else s['size']
-    seg = learner(seg_learner, seg_dls(items, size=first, bs=s['bs'], seed=seed, us_aug=s['us_aug']), 'segmentation', arch=s['arch'], last_cross=s['last_cross'])
-    if s['warm_epochs']:                       # progressive resizing: most epochs small and cheap, the last ones at full size
-        _fit(seg, f'segmentation at {first} px', {**s, 'epochs': s['warm_epochs'], 'lr': s['warm_lr']}, progress)
-        seg.dls = seg_dls(items, size=s['size'], bs=s['bs'], seed=seed, us_aug=s['us_aug'])
-        if device: seg.dls.to(device)
-        seg.crl_uls = dataclasses.replace(seg.crl_uls, size=s['size'])
-    fit(seg, 'segmentation', t0=t0)
+    if 'segmentation' in keep: seg = kept('segmentation')
+    else:
+        seg = learner(seg_learner, seg_dls(items, size=first, bs=s['bs'], seed=seed, us_aug=s['us_aug']), 'segmentation', arch=s['arch'], last_cross=s['last_cross'])
+        if s['warm_epochs']:                       # progressive resizing: most epochs small and cheap, the last ones at full size
+            _fit(seg, f'segmentation at {first} px', {**s, 'epochs': s['warm_epochs'], 'lr': s['warm_lr']}, progress)
+            seg.dls = seg_dls(items, size=s['size'], bs=s['bs'], seed=seed, us_aug=s['us_aug'])
+            if device: seg.dls.to(device)
+            seg.crl_uls = dataclasses.replace(seg.crl_uls, size=s['size'])
+        fit(seg, 'segmentation', t0=t0)
     # 2. quality: corruptions of the truth, and U-Net outputs on images the U-Net did not train on
     q, t0 = P['quality'], time.time()
     va, tr = items[items.is_valid], items[~items.is_valid]
-    if src:         # the folder's U-Net never saw these images: its outputs on them are honest candidates, no cross-fitting needed
+    if 'quality' in keep: unet = None
+    elif src:         # the folder's U-Net never saw these images: its outputs on them are honest candidates, no cross-fitting needed
         unet = {i: [('unet', m)] for i, m in zip(tr.id, predict_masks(src['segmentation'], [read_item_image(r) for r in tr.to_dict('records')], s['bs']))}
     else: unet = _oof_masks(items, s, q['folds'], q['fold_epochs'], seed, progress, device)
     def candidates():                                  # written by rank 0 first (fastai's rank0_first); the others read its table
@@ -276,17 +288,21 @@ def train_models(dataset, # a data set folder with images, masks and crown/rump 
         c = quality_items(src, out/'_candidates', q['per_image'], seed, unet)
         c.to_csv(table.with_suffix('.tmp'), index=False); table.with_suffix('.tmp').rename(table)
         return c
-    cands = rank0_first(candidates) if W > 1 else candidates()
-    t_cross = time.time() - t0
-    ql = learner(quality_learner, quality_dls(cands, size=q['size'], bs=q['bs'], seed=seed, input=q['input'], us_aug=q['us_aug']), 'quality', arch=q['arch'], input=q['input'])
-    fit(ql, 'quality')
-    info['quality'].update(candidates={k: int(v) for k, v in cands.kind.value_counts().items()},
-                           candidates_good={k: int(v) for k, v in cands[cands.quality == 'good'].kind.value_counts().items()},
-                           cross_fit_seconds=round(t_cross, 1))
+    if 'quality' in keep: ql = kept('quality')
+    else:
+        cands = rank0_first(candidates) if W > 1 else candidates()
+        t_cross = time.time() - t0
+        ql = learner(quality_learner, quality_dls(cands, size=q['size'], bs=q['bs'], seed=seed, input=q['input'], us_aug=q['us_aug']), 'quality', arch=q['arch'], input=q['input'])
+        fit(ql, 'quality')
+        info['quality'].update(candidates={k: int(v) for k, v in cands.kind.value_counts().items()},
+                               candidates_good={k: int(v) for k, v in cands[cands.quality == 'good'].kind.value_counts().items()},
+                               cross_fit_seconds=round(t_cross, 1))
     # 3. landmarks on the masked images
     l = P['landmarks']
-    lm = learner(landmark_learner, landmark_dls(items, size=l['size'], bs=l['bs'], seed=seed, us_aug=l['us_aug']), 'landmarks', arch=l['arch'])
-    fit(lm, 'landmarks')
+    if 'landmarks' in keep: lm = kept('landmarks')
+    else:
+        lm = learner(landmark_learner, landmark_dls(items, size=l['size'], bs=l['bs'], seed=seed, us_aug=l['us_aug']), 'landmarks', arch=l['arch'])
+        fit(lm, 'landmarks')
     if rank:                                           # what is left is rank 0's: figures, the acceptance model, the manifest
         distrib_barrier()
         return json.loads((out/MANIFEST).read_text())

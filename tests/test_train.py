@@ -79,7 +79,7 @@ def test_fine_tune_from_a_model_folder(tmp_path, tiny_models, capsys):
     man = verify_models(tmp_path/'m')
     was = json.loads((tiny_models/'manifest.json').read_text())
     assert man['init'] == {'folder': str(tiny_models.resolve()), 'preset': 'tiny', 'manifest_sha256': file_sha256(tiny_models/'manifest.json'),
-                           'frozen_epochs': 1}
+                           'frozen_epochs': 1, 'kept': []}
     assert 'unet_mid' not in man['models']['quality']['candidates']                 # candidates from the folder's U-Net, no cross-fitting
     for st in ('segmentation', 'quality', 'landmarks'):
         assert man['models'][st]['weights'] == 'init' and man['models'][st]['arch'] == was['models'][st]['arch'], st
@@ -88,3 +88,29 @@ def test_fine_tune_from_a_model_folder(tmp_path, tiny_models, capsys):
         assert (b[k] - a[k]).norm() < 0.3*a[k].norm(), (st, float((b[k] - a[k]).norm() / a[k].norm()))
     assert main(['train', str(tmp_path/'data'), '--out', str(tmp_path/'x'), '--preset', 'tiny', '--init', str(tmp_path/'data'), '--quiet']) == 2
     assert 'not a model folder' in capsys.readouterr().err
+
+def test_fine_tune_keeps_the_learners_it_is_told_to(tmp_path, tiny_models, capsys):
+    """`--init MODELS --keep quality landmarks`: those two files are the folder's, byte for byte, and the manifest says so;
+    the U-Net is fine-tuned, the acceptance fitted anew, and the folder measures; --keep without --init, or of every
+    learner, is refused with one line."""
+    from crl_uls.cli import main
+    from crl_uls.phantom import write_phantoms, make_phantom
+    from crl_uls.pipeline import verify_models, file_sha256, Pipeline
+    write_phantoms(tmp_path/'data', 16, 64, seed=5, workers=1, progress=False, domain='shifted')
+    code = main(['train', str(tmp_path/'data'), '--out', str(tmp_path/'m'), '--preset', 'tiny', '--init', str(tiny_models),
+                 '--keep', 'quality', 'landmarks', '--epochs', '1', '--quiet'])
+    out, err = capsys.readouterr()
+    assert code == 0, err[-2000:]
+    assert 'quality: ' in out and 'kept from the --init folder unchanged' in out and 'kept unchanged: quality, landmarks' in out, out
+    man = verify_models(tmp_path/'m')
+    assert man['init']['kept'] == ['quality', 'landmarks'] and man['models']['segmentation']['weights'] == 'init'
+    for st in ('quality', 'landmarks'):
+        assert file_sha256(tmp_path/'m'/f'{st}.pkl') == file_sha256(tiny_models/f'{st}.pkl') and man['models'][st]['weights'] == 'kept', st
+    assert file_sha256(tmp_path/'m'/'segmentation.pkl') != file_sha256(tiny_models/'segmentation.pkl')     # trained
+    assert man['acceptance_fit']['images'] == man['training_data']['valid_items']                       # fitted on the new held-out set
+    q = make_phantom(seed=9, index=0, size=(96, 80))
+    assert Pipeline.load(tmp_path/'m', points='geometric').predict(q.image, q.mm_per_px).mask is not None
+    for bad, says in ((['--keep', 'quality'], 'give init too'),
+                      (['--init', str(tiny_models), '--keep', 'segmentation', 'quality', 'landmarks'], 'nothing would be trained')):
+        assert main(['train', str(tmp_path/'data'), '--out', str(tmp_path/'x'), '--preset', 'tiny', *bad, '--quiet']) == 2
+        assert says in capsys.readouterr().err

@@ -35,7 +35,9 @@ def train(dataset, out:Path, preset:str, aug:float, init=None, stages=None) -> d
 
 def evaluate(models:Path, dataset:Path, out:Path) -> dict:
     s = json.loads(sh('evaluate', models, dataset, '--out', out, '--json', '--quiet'))
-    return {k: (round(s[k], 4) if isinstance(s[k], float) else s[k]) for k in KEEP if k in s}
+    r = lambda v: round(v, 4) if isinstance(v, float) else v
+    by = {row['features']: [row['images'], r(row['dice_mean']), r(row['median_abs_crl_err_mm'])] for row in s.get('by', {}).get('features', [])}
+    return {**{k: r(s[k]) for k in KEEP if k in s}, **({'by_features (images, dice_mean, median_abs_crl_err_mm)': by} if by else {})}
 
 def plot(R:dict, path:Path):
     "The learning curve: Dice and median |CRL error| on the shifted test set against labelled images, fine-tuned and from scratch."
