@@ -3,7 +3,7 @@ trained with and without the ultrasound augmentation; then fine-tuning on a few 
 from scratch on the same images (the learning curve).
 
     python tools/robustness.py WORK [--preset demo] [--augs 0 0.5] [--aug-stages segmentation] [--train-features low_contrast=0.4 ...]
-                                    [--n-test 100] [--curve 10 20 50] [--base-aug 0.5]
+                                    [--n-test 100] [--curve 10 20 50] [--keep quality landmarks] [--base-aug 0.5]
 
 Every step runs the command line as a user would (`crl-uls train`, `crl-uls evaluate`); every figure is `crl-uls evaluate`'s.
 Writes WORK/robustness.json (after each step) and prints a table. Figures name the machine they ran on.
@@ -25,11 +25,12 @@ def data(folder:Path, n:int, size, seed:int, **kw) -> Path:
     if not (folder/'meta.csv').exists(): write_phantoms(folder, n, size, seed=seed, progress=False, **kw)
     return folder
 
-def train(dataset, out:Path, preset:str, aug:float, init=None, stages=None) -> dict:
+def train(dataset, out:Path, preset:str, aug:float, init=None, stages=None, keep=()) -> dict:
     "Train a folder once (`stages`: the learners that get `us_aug`; None: all three)."
     if not (out/'manifest.json').exists():
         augs = [a for st in stages for a in ('--set', f'{st}.us_aug={aug}')] if stages else ['--set', f'us_aug={aug}']
-        sh('train', dataset, '--out', out, '--preset', preset, *augs, '--quiet', *(['--init', init] if init else []))
+        sh('train', dataset, '--out', out, '--preset', preset, *augs, '--quiet', *(['--init', init] if init else []),
+           *(['--keep', *keep] if init and keep else []))
     m = json.loads((out/'manifest.json').read_text())
     return {'train_seconds': m['train_seconds'], 'init': bool(m.get('init'))}
 
@@ -43,8 +44,8 @@ def plot(R:dict, path:Path):
     "The learning curve: Dice and median |CRL error| on the shifted test set against labelled images, fine-tuned and from scratch."
     import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt
     fig, axs = plt.subplots(1, 2, figsize=(9, 3.4))
-    for how, style in (('fine_tune', 'o-'), ('scratch', 's--')):
-        pts = sorted((int(k.rsplit('_', 1)[1]), v['shifted']) for k, v in R['steps'].items() if k.startswith(f'curve_{how}_'))
+    for how, style in (('fine_tune', 'o-'), ('fine_tune_keep', 'o-.'), ('scratch', 's--')):
+        pts = sorted((int(k.rsplit('_', 1)[1]), v['shifted']) for k, v in R['steps'].items() if k.rsplit('_', 1)[0] == f'curve_{how}')
         if not pts: continue
         n = [p[0] for p in pts]
         axs[0].plot(n, [p[1]['dice_mean'] for p in pts], style, label=how.replace('_', '-'))
@@ -68,6 +69,8 @@ def main():
     ap.add_argument('--train-features', nargs='*', default=[], metavar='NAME=CHANCE',
                     help="a training set drawn with other feature chances (crl-uls synth --feature); the test sets keep the usual ones")
     ap.add_argument('--n-test', type=int, default=100); ap.add_argument('--curve', type=int, nargs='*', default=[10, 20, 50])
+    ap.add_argument('--keep', nargs='*', default=[], choices=['segmentation', 'quality', 'landmarks'],
+                    help='the learners the fine-tuning steps keep from the start folder (crl-uls train --keep)')
     ap.add_argument('--base-aug', type=float, default=0.5, help='which trained folder the fine-tuning starts from')
     ap.add_argument('--plot-only', action='store_true', help='draw the learning curve from WORK/robustness.json and stop')
     a = ap.parse_args()
@@ -98,8 +101,8 @@ def main():
     for n in a.curve:
         pool = data(W/f'shifted_{n}', n, D['render'], 903, domain='shifted')    # the same seed: each set holds the smaller ones
         for how, init in (('fine_tune', base), ('scratch', None)):
-            m = W/f'curve_{how}_{n}'
-            step = {'train': train(pool, m, a.preset, a.base_aug, init), 'shifted': evaluate(m, tests['shifted'], W/f'eval_{m.name}')}
+            m = W/f"curve_{how}{'_keep' if init and a.keep else ''}_{n}"
+            step = {'train': {**train(pool, m, a.preset, a.base_aug, init, keep=a.keep), **({'keep': a.keep} if init and a.keep else {})}, 'shifted': evaluate(m, tests['shifted'], W/f'eval_{m.name}')}
             R['steps'][m.name] = step; save()
             print(m.name, json.dumps(step), flush=True)
     R['seconds'] = round(time.time() - t0); save()
