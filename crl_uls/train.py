@@ -250,7 +250,8 @@ def train_models(dataset, # a data set folder with images, masks and crown/rump 
         learn = make(dls, *a, **({**kw, 'pretrained': False} if src else kw))    # from a model folder: no ImageNet weights needed
         return _start_from(learn, src[st]) if src else learn
     def kept(st):                                      # a learner of the init folder, as it is
-        info[st] = {**verify_models(init)['models'].get(st, {}), 'weights': 'kept', 'train_seconds': 0.0, 'valid': {}}
+        was = json.loads((Path(init)/MANIFEST).read_text())['models'].get(st, {})    # verified by `_init_from` already
+        info[st] = {**was, 'weights': 'kept', 'train_seconds': 0.0, 'valid': {}}
         info[st].pop('sha256', None)                   # (the new manifest hashes the copy)
         if rank == 0: shutil.copyfile(Path(init)/f'{st}.pkl', out/f'{st}.pkl')
         return src[st]
