@@ -150,7 +150,8 @@ def breakdown(res, # the per-image DataFrame of `evaluate`
              ):
     "The `BREAKDOWN` figures for all images, then for the images carrying each tag of `column`, worst first."
     import pandas as pd
-    tags = [str(v).split() if isinstance(v, str) else [] for v in items.set_index('id')[column].reindex(res.id)]
+    tags = [str(v).split() if isinstance(v, str) else [] if pd.isna(v) else [str(v)]      # a number (scanner 2) is one tag
+            for v in items.set_index('id')[column].reindex(res.id)]
     groups = {'all': np.ones(len(res), bool), **{t: np.array([t in ts for ts in tags]) for t in sorted({t for ts in tags for t in ts})},
               '(none)': np.array([not ts for ts in tags])}
     rows = [{column: g, **{k: summarize(res[m].reset_index(drop=True))[k] for k in BREAKDOWN}} for g, m in groups.items() if m.any()]
@@ -229,8 +230,7 @@ def write_report(out, # folder to write
         fig.tight_layout(); fig.savefig(out/'risk_coverage.png', dpi=90); plt.close(fig)
         for c, recs in summary.get('by', {}).items():
             table = pd.DataFrame(recs); table.to_csv(out/f'by_{c}.csv', index=False)
-            fig, axs = plt.subplots(1, 2, figsize=(10, 0.8 + 0.32 * len(table)), sharey=True)
-            plot_breakdown(table, c, axs); fig.tight_layout(); fig.savefig(out/f'by_{c}.png', dpi=90); plt.close(fig)
+            fig = plot_breakdown(table, c)[0].figure; fig.tight_layout(); fig.savefig(out/f'by_{c}.png', dpi=90); plt.close(fig)
         worst = res.assign(a=res.crl_err_mm.abs().fillna(np.inf)).sort_values('a', ascending=False).head(n_worst)
         if len(worst):
             by_id = {str(r['id']): (r, m) for r, m in results}
