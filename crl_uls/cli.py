@@ -42,10 +42,9 @@ def _synth(args) -> int:
     t = time.time()
     feats = {}
     for spec in args.feature or []:
-        name, eq, p = spec.partition('=')
-        try: feats[name] = float(p) if eq else float('nan')
-        except ValueError: feats[name] = float('nan')
-        if feats[name] != feats[name]: raise UsageError(f"--feature takes NAME=CHANCE (for example low_contrast=0.4), got {spec!r}")
+        name, _, p = spec.partition('=')
+        try: feats[name] = float(p)                    # no '=' leaves p empty: refused too
+        except ValueError: raise UsageError(f"--feature takes NAME=CHANCE (for example low_contrast=0.4), got {spec!r}") from None
     if feats and args.classic: raise UsageError("--feature and --classic contradict each other (--classic draws no feature)")
     if feats:
         from crl_uls.phantom import feature_probs
