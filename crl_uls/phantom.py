@@ -13,10 +13,10 @@ from .biometry import crl_from_ga, ga_from_crl, crl_in_range, crl_mm, axis_angle
 from .data import dataset_dirs, write_png, write_labelme, overlay, META_CSV
 
 # %% auto #0
-__all__ = ['FLEXIONS', 'ECHO', 'ATTEN', 'FEATURES', 'ACQUISITION', 'Ellipse', 'Fetus', 'make_fetus', 'feature_probs', 'Scene',
-           'draw_scene', 'echo_maps', 'polar_grid', 'to_polar', 'psf_kernels', 'lateral_blur', 'beamform',
-           'log_compress', 'scan_convert', 'render', 'truth', 'parse_size', 'Phantom', 'make_phantom', 'show_phantoms',
-           'show_stages', 'write_phantoms']
+__all__ = ['FLEXIONS', 'ECHO', 'ATTEN', 'FEATURES', 'EXPOSURE', 'ACQUISITION', 'Ellipse', 'Fetus', 'make_fetus', 'feature_probs',
+           'Scene', 'draw_scene', 'echo_maps', 'polar_grid', 'to_polar', 'psf_kernels', 'lateral_blur', 'beamform',
+           'log_compress', 'scan_convert', 'operator_gain', 'render', 'truth', 'parse_size', 'Phantom', 'make_phantom',
+           'show_phantoms', 'show_stages', 'write_phantoms']
 
 # %% ../nbs/03_phantom.ipynb #e56aace6
 @dataclass
@@ -123,6 +123,8 @@ ATTEN = dict(tissue=0.5, fluid=0.005, placenta=0.6, bone=0.5)     # dB/cm/MHz; b
 FEATURES = dict(on_wall=0.2, low_contrast=0.15, magnified=0.15, transvaginal=0.15, yolk_amnion=0.2,
                 motion_blur=0.1, post=0.3, doppler=0.1, calipers=0.15)
 
+EXPOSURE = (40, 225)   # the fetus's median grey (of 255) a sonographer keeps before storing a CRL image
+
 ACQUISITION = {   # ranges (low, high) drawn uniformly; a list holds several ranges, one picked at random
     'train': dict(probe_radius=(40., 60.), half_angle=(30., 40.), f0=(3., 5.), dyn_range=(48., 66.), gain_db=(-4., 4.),
                   gamma=(0.85, 1.2), tgc_slope=(0.85, 1.15), smooth_px=(0.4, 1.0), compound=(2, 2)),
@@ -162,6 +164,8 @@ class Scene:
     head_side: str = 'right'; tilt_deg: float = 0.0; off_midline: float = 0.0
     domain: str = 'train'                            # 'train' or 'shifted' (`ACQUISITION`)
     look: dict = field(default_factory=dict)         # the wider phantom's features that are on, and their settings
+    exposure: tuple|None = EXPOSURE                  # the fetus's median grey the operator keeps (`operator_gain`); None: as drawn
+    operator_db: float = 0.0                         # the operator's change of the drawn gain, dB (set by `render`)
 
     @property
     def ossification(self): return float(np.clip((self.ga_true_days - 70) / 28, 0, 1))
@@ -195,12 +199,15 @@ def draw_scene(rng:np.random.Generator, # the random source
                artefacts:float=0.3, # chance of each optional artefact
                features:dict|bool|None=None, # the wider phantom's features and their chances (`feature_probs`); False: none
                domain:str='train', # 'train': the training ranges; 'shifted': ranges training never uses (`ACQUISITION`)
+               exposure=EXPOSURE, # (low, high): the fetus's median grey the operator's gain keeps (`operator_gain`); None: the gain as drawn
               ) -> Scene:
     "Draw a random first-trimester mid-sagittal scene at a GA, with its probe, zoom and acoustics."
     W, H = size
     lo, hi = (float(v) for v in ga_range)
     if not 0 < lo <= hi: raise ValueError(f"ga_range must be (low, high) days with 0 < low <= high, got {ga_range!r}")
     if domain not in ('train', 'shifted'): raise ValueError(f"domain must be 'train' or 'shifted', got {domain!r}")
+    if exposure is not None and not (len(exposure) == 2 and 0 <= exposure[0] < exposure[1] <= 255):
+        raise ValueError(f"exposure must be None or (low, high) grey levels with 0 <= low < high <= 255, got {exposure!r}")
     probs = feature_probs(features)
     frng = rng.spawn(1)[0]      # the features' and the shifted ranges' own stream: the classic phantom's draws stay as they were
     on = {k: bool(frng.random() < p) for k, p in probs.items()}
@@ -314,7 +321,7 @@ def draw_scene(rng:np.random.Generator, # the random source
     if on['magnified']: look['magnified'] = True
     return Scene(ga, crl0, fetus, sac, uterus, placenta, yolk, amnion, cord, R, half, fan_depth, wall,
                  x0, y0, mm, (W, H), f0, sigma_lat, focus, rayleigh, tgc, dr, gain, gamma,
-                 arts, 'left' if mirror else 'right', tilt, off, domain, look)
+                 arts, 'left' if mirror else 'right', tilt, off, domain, look, None if exposure is None else tuple(exposure))
 
 # %% ../nbs/03_phantom.ipynb #fab23ed7
 def _fill(img, polys, val, x0, y0, res):
@@ -464,10 +471,10 @@ def _artefacts_polar(echo_p, att_p, sc:Scene, rs, ths, rng):
         echo_p[i:i+max(2, len(rs)//200), j:j+w] += 1.2
     return echo_p, att_p
 
-def log_compress(env, sc:Scene):
-    "Envelope -> dB -> 8-bit grey through the dynamic range, gain and a display gamma."
+def log_compress(env, sc:Scene, extra_db:float|None=None):
+    "Envelope -> dB -> 8-bit grey through the dynamic range, gain (the drawn gain plus the operator's, or plus `extra_db`) and a display gamma."
     ref = np.percentile(env, 99.0) + 1e-12
-    db = 20*np.log10(env/ref + 1e-9) + sc.gain_db
+    db = 20*np.log10(env/ref + 1e-9) + sc.gain_db + (sc.operator_db if extra_db is None else extra_db)
     g = np.clip((db + sc.dyn_range)/sc.dyn_range, 0, 1) ** sc.gamma
     return (g*255).astype(np.float32)
 
@@ -573,6 +580,25 @@ def _other_screen(img, fan, sc:Scene, rng):
         cv2.drawMarker(img, (int(q[0]), int(q[1])), col, cv2.MARKER_TILTED_CROSS, max(5, W//40), 1)
     return img
 
+def operator_gain(shown, # the image on the screen at a change of gain: dB -> grey image (floats)
+                  fetus:np.ndarray, # the fetus's pixels inside the fan (bool)
+                  exposure=EXPOSURE, # (low, high) grey levels; None: no turn
+                  most:float=30.0, # the knob's reach, dB either way
+                 ):
+    "A sonographer's turn of the gain knob (dB) that brings the fetus's median grey into `exposure`, and the image it shows; no turn when the median lies there already."
+    img = shown(0.0)
+    if exposure is None or not fetus.any(): return 0.0, img
+    (lo, hi), med = exposure, lambda im: float(np.median(im[fetus]))
+    m = med(img)
+    if lo <= m <= hi: return 0.0, img
+    sign = 1.0 if m < lo else -1.0                     # the median grows with the gain: the smallest turn that is enough, to 0.25 dB
+    enough = lambda d: med(shown(sign*d)) >= lo if sign > 0 else med(shown(sign*d)) <= hi
+    if not enough(most): return sign*most, shown(sign*most)
+    a, b = 0.0, most
+    while b - a > 0.25:
+        c = (a + b)/2; a, b = (a, c) if enough(c) else (c, b)
+    return sign*b, shown(sign*b)
+
 def render(sc:Scene, rng, keep_stages:bool=False):
     "Simulate the ultrasound image of a scene; return the 8-bit image, the fan mask and (optionally) the stages."
     res = min(sc.mm_per_px, 0.25)
@@ -585,9 +611,12 @@ def render(sc:Scene, rng, keep_stages:bool=False):
     echo_p = echo_p + 1.5*edges/(edges.max() + 1e-6)*np.float32(echo_p.max())     # specular boundaries
     stages = {'echogenicity': echo_p} if keep_stages else None
     env = beamform(echo_p, att_p, sc, rs, ths, rng, stages)
-    img, fan = scan_convert(log_compress(env, sc), sc, rs, ths)
-    if sc.artefacts.get('reverberation'): img = _reverberation(img, fan, sc, rng)
-    img = np.clip(_post_process(img, fan, sc), 0, 255).astype(np.uint8)
+    base, fan = scan_convert(log_compress(env, sc, 0.0), sc, rs, ths)
+    ghost = _reverberation(np.zeros_like(base), fan, sc, rng) if sc.artefacts.get('reverberation') else 0.0
+    shown = lambda d: np.clip(_post_process((base if d == 0 else scan_convert(log_compress(env, sc, d), sc, rs, ths)[0]) + ghost, fan, sc), 0, 255)
+    W, H = sc.size; fetus = np.zeros((H, W), np.uint8); _fill(fetus, [*sc.fetus.trunk, sc.fetus.head], 1, sc.x0, sc.y0, sc.mm_per_px)
+    sc.operator_db, img = operator_gain(shown, (fetus > 0) & fan, sc.exposure)
+    img = img.astype(np.uint8)
     if sc.look.get('doppler'): img = _doppler(img, fan, sc)
     if sc.artefacts.get('overlays'): img = _overlays(img, fan, sc, rng)
     if sc.look.get('calipers'): img = _calipers(img, sc)
@@ -651,6 +680,7 @@ def make_phantom(seed:int=0, # the data set's seed
                 crown_x=crown.x, crown_y=crown.y, rump_x=rump.x, rump_y=rump.y,
                 ga_true_days=sc.ga_true_days, crl_in_range=bool(crl_in_range(crl)), **flags,
                 yolk_sac=sc.yolk is not None, f0_mhz=round(sc.f0, 3), dynamic_range_db=round(sc.dyn_range, 2),
+                gain_db=round(sc.gain_db + sc.operator_db, 2), operator_gain_db=round(sc.operator_db, 2),
                 artefacts=' '.join(k for k, v in sc.artefacts.items() if v), domain=sc.domain,
                 features=' '.join(k for k in FEATURES if k in sc.look))
     if keep_stages: stages['scene'] = sc

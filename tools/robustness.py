@@ -3,7 +3,7 @@ trained with and without the ultrasound augmentation; then fine-tuning on a few 
 from scratch on the same images (the learning curve).
 
     python tools/robustness.py WORK [--preset demo] [--augs 0 0.5] [--aug-stages segmentation] [--train-features low_contrast=0.4 ...]
-                                    [--n-test 100] [--curve 10 20 50] [--keep quality landmarks] [--base-aug 0.5]
+                                    [--n-test 100] [--curve 10 20 50] [--keep quality landmarks] [--base-aug 0.5] [--no-scratch]
 
 Every step runs the command line as a user would (`crl-uls train`, `crl-uls evaluate`); every figure is `crl-uls evaluate`'s.
 Writes WORK/robustness.json (after each step) and prints a table. Figures name the machine they ran on.
@@ -72,6 +72,7 @@ def main():
     ap.add_argument('--keep', nargs='*', default=[], choices=['segmentation', 'quality', 'landmarks'],
                     help='the learners the fine-tuning steps keep from the start folder (crl-uls train --keep)')
     ap.add_argument('--base-aug', type=float, default=0.5, help='which trained folder the fine-tuning starts from')
+    ap.add_argument('--no-scratch', action='store_true', help='fine-tune only: skip training from scratch on the same images')
     ap.add_argument('--plot-only', action='store_true', help='draw the learning curve from WORK/robustness.json and stop')
     a = ap.parse_args()
     if a.plot_only:
@@ -100,7 +101,7 @@ def main():
     base = W/f'models_{a.preset}_aug{a.base_aug:g}'
     for n in a.curve:
         pool = data(W/f'shifted_{n}', n, D['render'], 903, domain='shifted')    # the same seed: each set holds the smaller ones
-        for how, init in (('fine_tune', base), ('scratch', None)):
+        for how, init in (('fine_tune', base), ('scratch', None))[:1 if a.no_scratch else 2]:
             m = W/f"curve_{how}{'_keep' if init and a.keep else ''}_{n}"
             step = {'train': {**train(pool, m, a.preset, a.base_aug, init, keep=a.keep), **({'keep': a.keep} if init and a.keep else {})}, 'shifted': evaluate(m, tests['shifted'], W/f'eval_{m.name}')}
             R['steps'][m.name] = step; save()
