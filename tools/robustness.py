@@ -3,7 +3,7 @@ trained with and without the ultrasound augmentation; then fine-tuning on a few 
 from scratch on the same images (the learning curve).
 
     python tools/robustness.py WORK [--preset demo] [--augs 0 0.5] [--aug-stages segmentation] [--train-features low_contrast=0.4 ...]
-                                    [--n-test 100] [--curve 10 20 50] [--keep quality landmarks] [--base-aug 0.5] [--no-scratch]
+                                    [--set segmentation.epochs=8 ...] [--seed 0] [--n-test 100] [--curve 10 20 50] [--keep quality landmarks] [--base-aug 0.5] [--no-scratch]
 
 Every step runs the command line as a user would (`crl-uls train`, `crl-uls evaluate`); every figure is `crl-uls evaluate`'s.
 Writes WORK/robustness.json (after each step) and prints a table. Figures name the machine they ran on.
@@ -25,12 +25,12 @@ def data(folder:Path, n:int, size, seed:int, **kw) -> Path:
     if not (folder/'meta.csv').exists(): write_phantoms(folder, n, size, seed=seed, progress=False, **kw)
     return folder
 
-def train(dataset, out:Path, preset:str, aug:float, init=None, stages=None, keep=()) -> dict:
-    "Train a folder once (`stages`: the learners that get `us_aug`; None: all three)."
+def train(dataset, out:Path, preset:str, aug:float, init=None, stages=None, keep=(), sets=(), seed=0) -> dict:
+    "Train a folder once (`stages`: the learners that get `us_aug`; None: all three; `sets`: more `--set` overrides)."
     if not (out/'manifest.json').exists():
         augs = [a for st in stages for a in ('--set', f'{st}.us_aug={aug}')] if stages else ['--set', f'us_aug={aug}']
-        sh('train', dataset, '--out', out, '--preset', preset, *augs, '--quiet', *(['--init', init] if init else []),
-           *(['--keep', *keep] if init and keep else []))
+        sh('train', dataset, '--out', out, '--preset', preset, *augs, *[a for kv in sets for a in ('--set', kv)], '--seed', seed,
+           '--quiet', *(['--init', init] if init else []), *(['--keep', *keep] if init and keep else []))
     m = json.loads((out/'manifest.json').read_text())
     return {'train_seconds': m['train_seconds'], 'init': bool(m.get('init'))}
 
@@ -68,6 +68,9 @@ def main():
                     help='the learners that get the augmentation (default: all three; the folder name then says which)')
     ap.add_argument('--train-features', nargs='*', default=[], metavar='NAME=CHANCE',
                     help="a training set drawn with other feature chances (crl-uls synth --feature); the test sets keep the usual ones")
+    ap.add_argument('--set', nargs='*', default=[], metavar='[STAGE.]KEY=VALUE', dest='sets',
+                    help='more preset overrides for the trained folders (crl-uls train --set); the folder name says them')
+    ap.add_argument('--seed', type=int, default=0, help='training seed of the trained folders (crl-uls train --seed)')
     ap.add_argument('--n-test', type=int, default=100); ap.add_argument('--curve', type=int, nargs='*', default=[10, 20, 50])
     ap.add_argument('--keep', nargs='*', default=[], choices=['segmentation', 'quality', 'landmarks'],
                     help='the learners the fine-tuning steps keep from the start folder (crl-uls train --keep)')
@@ -92,9 +95,11 @@ def main():
     tests = {'wide': data(W/'test_wide', a.n_test, D['test_size'], 901),
              'classic': data(W/'test_classic', a.n_test, D['test_size'], 901, features=False),
              'shifted': data(W/'test_shifted', a.n_test, D['test_size'], 902, domain='shifted')}
+    extra = ''.join('_' + kv.replace('=', '') for kv in a.sets) + (f'_seed{a.seed}' if a.seed else '')
     for aug in a.augs:
-        m = W/(f'models_{a.preset}_aug{aug:g}' + (''.join('_' + st[:3] for st in a.aug_stages) if a.aug_stages else '') + tag)
-        step = {'train': {**train(train_set, m, a.preset, aug, stages=a.aug_stages), **({'features': mix} if mix else {})}}
+        m = W/(f'models_{a.preset}_aug{aug:g}' + (''.join('_' + st[:3] for st in a.aug_stages) if a.aug_stages else '') + tag + extra)
+        step = {'train': {**train(train_set, m, a.preset, aug, stages=a.aug_stages, sets=a.sets, seed=a.seed),
+                          **({'features': mix} if mix else {}), **({'set': a.sets} if a.sets else {}), **({'seed': a.seed} if a.seed else {})}}
         for k, d in tests.items(): step[k] = evaluate(m, d, W/f'eval_{m.name}_{k}')
         R['steps'][m.name] = step; save()
         print(m.name, json.dumps(step), flush=True)
