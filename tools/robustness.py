@@ -69,8 +69,8 @@ def main():
     ap.add_argument('--train-features', nargs='*', default=[], metavar='NAME=CHANCE',
                     help="a training set drawn with other feature chances (crl-uls synth --feature); the test sets keep the usual ones")
     ap.add_argument('--set', nargs='*', default=[], metavar='[STAGE.]KEY=VALUE', dest='sets',
-                    help='more preset overrides for the trained folders (crl-uls train --set); the folder name says them')
-    ap.add_argument('--seed', type=int, default=0, help='training seed of the trained folders (crl-uls train --seed)')
+                    help='more preset overrides for the trained folders (crl-uls train --set; not with a --curve); the folder name says them')
+    ap.add_argument('--seed', type=int, default=0, help='training seed of the trained folders (crl-uls train --seed; not with a --curve)')
     ap.add_argument('--n-test', type=int, default=100); ap.add_argument('--curve', type=int, nargs='*', default=[10, 20, 50])
     ap.add_argument('--keep', nargs='*', default=[], choices=['segmentation', 'quality', 'landmarks'],
                     help='the learners the fine-tuning steps keep from the start folder (crl-uls train --keep)')
@@ -78,6 +78,8 @@ def main():
     ap.add_argument('--no-scratch', action='store_true', help='fine-tune only: skip training from scratch on the same images')
     ap.add_argument('--plot-only', action='store_true', help='draw the learning curve from WORK/robustness.json and stop')
     a = ap.parse_args()
+    if (a.sets or a.seed) and a.curve:    # the curve's folders are named by size alone and start from the plain base folder
+        ap.error('--set and --seed apply to the trained folders only; give --curve with no sizes beside them')
     if a.plot_only:
         R = json.loads((Path(a.work)/'robustness.json').read_text()); plot(R, Path(a.work)/'learning_curve.png'); return
     os.environ.setdefault('CRL_ULS_THREADS', str(os.cpu_count() or 1))
