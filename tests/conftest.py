@@ -25,6 +25,20 @@ def run(*cmd, cwd=ROOT, **kw):
     "Run a command, capturing text output."
     return subprocess.run(list(cmd), cwd=cwd, capture_output=True, text=True, timeout=600, **kw)
 
+def cli(*args):
+    """Run `crl-uls ARGS` inside this process and return what `run` would: exit status, stdout and stderr.
+    A fresh `crl-uls` process spends about 14 s on 2 cores importing torch, torchvision and fastai before it does any
+    work; tests of what a sub-command does call it here, where they are imported once per test session. The console
+    script itself (the entry point, a broken pipe, torchrun) is still started as a process in test_cli.py,
+    test_predict.py and test_train.py. An exception escapes as itself, so a test that expects none fails on it."""
+    import contextlib, io
+    from crl_uls.cli import main
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try: code = main([str(a) for a in args])
+        except SystemExit as e: code = e.code if isinstance(e.code, int) else 1      # argparse's usage errors exit 2
+    return subprocess.CompletedProcess(['crl-uls', *map(str, args)], code, out.getvalue(), err.getvalue())
+
 def train_tiny(out, seed=0, n=64, **kw):
     "Three tiny learners (the `tiny` preset, `n` phantoms of 64 px): enough to drive the tools, not to measure well."
     from crl_uls.phantom import write_phantoms

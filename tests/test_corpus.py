@@ -4,7 +4,7 @@ import csv, json, math, shutil, sys
 from pathlib import Path
 import numpy as np, cv2
 import pytest
-from conftest import venv_tool, run
+from conftest import venv_tool, run, cli
 from crl_uls.core import check_spacing
 from crl_uls.data import DataError, read_image, read_mask, read_dicom, read_labelme, check_dataset
 from crl_uls.pipeline import load_input
@@ -75,7 +75,7 @@ def test_the_corpus_through_predict(tiny_models, tmp_path):
     folder = tmp_path/'in'; shutil.copytree(C, folder)
     (folder/'make_corpus.py').unlink(); (folder/'truth.json').unlink()
     out = tmp_path/'r.csv'
-    r = run(venv_tool('crl-uls'), 'predict', str(tiny_models), str(folder), str(folder/'missing.png'),
+    r = cli('predict', str(tiny_models), str(folder), str(folder/'missing.png'),
             '--mm-per-px', str(TRUTH['mm_per_px']), '--out', str(out), '--quiet')
     assert r.returncode == 1 and 'Traceback' not in r.stderr, r.stderr
     rows = {Path(x['path']).name: x for x in csv.DictReader(open(out))}

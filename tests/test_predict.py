@@ -2,7 +2,7 @@
 import csv, json, shutil
 import numpy as np
 import pytest
-from conftest import venv_tool, run
+from conftest import venv_tool, run, cli
 
 @pytest.fixture(scope='module')
 def inputs(tmp_path_factory):
@@ -21,7 +21,7 @@ def inputs(tmp_path_factory):
 def test_predict_writes_error_rows_and_goes_on(tiny_models, inputs, tmp_path):
     d, ps = inputs
     out = tmp_path/'r.csv'
-    r = run(venv_tool('crl-uls'), 'predict', str(tiny_models), str(d), '--out', str(out), '--masks', str(tmp_path/'masks'),
+    r = cli('predict', str(tiny_models), str(d), '--out', str(out), '--masks', str(tmp_path/'masks'),
             '--overlays', str(tmp_path/'ov'), '--labelme', str(tmp_path/'lm'), '--quiet')
     assert r.returncode == 1, r.stderr            # some inputs failed
     assert 'Traceback' not in r.stderr and 'measured 4 of 7 inputs, 3 failed' in r.stderr
@@ -45,22 +45,22 @@ def test_predict_writes_error_rows_and_goes_on(tiny_models, inputs, tmp_path):
 def test_predict_json_and_spacing_argument(tiny_models, found, tmp_path):
     from crl_uls.data import write_png
     f = write_png(tmp_path/'found.png', found.image)
-    r = run(venv_tool('crl-uls'), 'predict', str(tiny_models), str(f), '--mm-per-px', '0.3', '--json', '--quiet', '--points', 'geometric')
+    r = cli('predict', str(tiny_models), str(f), '--mm-per-px', '0.3', '--json', '--quiet', '--points', 'geometric')
     assert r.returncode == 0, r.stderr
     row = json.loads(r.stdout.strip().splitlines()[-1])
     assert row['mm_per_px'] == 0.3 and row['error'] is None
     assert row['crl_px'] > 0 and abs(row['crl_mm'] - 0.3 * row['crl_px']) < 0.02
-    bad = run(venv_tool('crl-uls'), 'predict', str(tiny_models), str(f), '--mm-per-px', '-1')
+    bad = cli('predict', str(tiny_models), str(f), '--mm-per-px', '-1')
     assert bad.returncode == 2 and 'mm_per_px must be finite' in bad.stderr
 
 def test_changed_model_file_is_refused(tiny_models, inputs, tmp_path):
     d, _ = inputs
     m = tmp_path/'models'; shutil.copytree(tiny_models, m)
     b = bytearray((m/'segmentation.pkl').read_bytes()); b[len(b) // 2] ^= 1; (m/'segmentation.pkl').write_bytes(bytes(b))
-    r = run(venv_tool('crl-uls'), 'predict', str(m), str(d/'ok_0.png'), '--quiet')
+    r = cli('predict', str(m), str(d/'ok_0.png'), '--quiet')
     assert r.returncode == 2 and 'segmentation.pkl does not match its sha256' in r.stderr and 'Traceback' not in r.stderr
     (m/'manifest.json').unlink()
-    r = run(venv_tool('crl-uls'), 'predict', str(m), str(d/'ok_0.png'), '--quiet')
+    r = cli('predict', str(m), str(d/'ok_0.png'), '--quiet')
     assert r.returncode == 2 and 'no manifest.json' in r.stderr
 
 def test_spacing_from_the_data_set_or_a_table(tiny_models, tmp_path):
@@ -68,7 +68,7 @@ def test_spacing_from_the_data_set_or_a_table(tiny_models, tmp_path):
     import pandas as pd
     from crl_uls.phantom import write_phantoms
     meta = write_phantoms(tmp_path/'set', 3, 64, seed=11, workers=1, progress=False)
-    r = run(venv_tool('crl-uls'), 'predict', str(tiny_models), str(tmp_path/'set'), '--out', str(tmp_path/'a.csv'), '--quiet')
+    r = cli('predict', str(tiny_models), str(tmp_path/'set'), '--out', str(tmp_path/'a.csv'), '--quiet')
     assert r.returncode == 0, r.stderr
     got = pd.read_csv(tmp_path/'a.csv')
     assert list(got.mm_per_px.round(6)) == list(meta.mm_per_px.round(6))        # meta.csv's spacing, for every image
@@ -76,7 +76,7 @@ def test_spacing_from_the_data_set_or_a_table(tiny_models, tmp_path):
     (tmp_path/'sp.csv').write_text(f'id,mm_per_px\n{meta.id[0]},0.5\n')
     loose = tmp_path/'loose'; loose.mkdir()
     for i in meta.id: shutil.copy(tmp_path/'set'/'images'/f'{i}.png', loose)
-    r = run(venv_tool('crl-uls'), 'predict', str(tiny_models), str(loose), '--spacing', str(tmp_path/'sp.csv'),
+    r = cli('predict', str(tiny_models), str(loose), '--spacing', str(tmp_path/'sp.csv'),
             '--out', str(tmp_path/'b.csv'), '--quiet')
     got = pd.read_csv(tmp_path/'b.csv')
     assert got.mm_per_px.iloc[0] == 0.5 and got.mm_per_px.iloc[1:].isna().all()
@@ -85,7 +85,7 @@ def test_spacing_from_the_data_set_or_a_table(tiny_models, tmp_path):
 def test_a_data_folder_given_as_models_is_named_as_such(tmp_path, inputs):
     from crl_uls.phantom import write_phantoms
     write_phantoms(tmp_path/'set', 1, 32, seed=1, workers=1, progress=False)
-    r = run(venv_tool('crl-uls'), 'predict', str(tmp_path/'set'), str(inputs[0]/'ok_0.png'))
+    r = cli('predict', str(tmp_path/'set'), str(inputs[0]/'ok_0.png'))
     assert r.returncode == 2 and 'not a model folder: it holds none of segmentation.pkl' in r.stderr, r.stderr
     assert '--trust' not in r.stderr
 
@@ -119,7 +119,7 @@ def test_rows_carry_the_decision_in_both_states(decided, found, tmp_path):
     rows = {}
     for k, models in decided.items():
         out = tmp_path/f'{k}.csv'
-        r = run(venv_tool('crl-uls'), 'predict', str(models), str(f), '--mm-per-px', str(found.mm_per_px), '--points', 'geometric',
+        r = cli('predict', str(models), str(f), '--mm-per-px', str(found.mm_per_px), '--points', 'geometric',
                 '--out', str(out), '--overlays', str(tmp_path/k), '--quiet')
         assert r.returncode == 0, r.stderr
         rows[k] = next(csv.DictReader(open(out)))
@@ -135,7 +135,7 @@ def test_evaluate_reports_faulty_items_and_scores_the_rest(tiny_models, tmp_path
     meta = write_phantoms(tmp_path/'set', 6, 64, seed=21, workers=1, progress=False)
     (tmp_path/'set'/'images'/f'{meta.id[0]}.png').unlink()
     (tmp_path/'set'/'annotations'/f'{meta.id[1]}.json').write_text('not json')
-    r = run(venv_tool('crl-uls'), 'evaluate', str(tiny_models), str(tmp_path/'set'), '--out', str(tmp_path/'rep'), '--quiet')
+    r = cli('evaluate', str(tiny_models), str(tmp_path/'set'), '--out', str(tmp_path/'rep'), '--quiet')
     assert r.returncode == 1, r.stderr                                  # some items could not be evaluated
     assert f'{meta.id[0]}: not evaluated: missing_image' in r.stdout and f'{meta.id[1]}: not evaluated: bad_annotation' in r.stdout
     assert '4 images:' in r.stdout and 'limits of agreement' in r.stdout, r.stdout
@@ -148,5 +148,5 @@ def test_evaluate_reports_faulty_items_and_scores_the_rest(tiny_models, tmp_path
     assert {t for ts in evaluated for t in ts} <= first, r.stdout        # one row per tag of the evaluated images
     by = {row['features']: row['images'] for row in summary['by']['features']}
     assert by['all'] == 4 and all(by[t] == sum(t in ts for ts in evaluated) for t in by if t not in ('all', '(none)'))
-    r = run(venv_tool('crl-uls'), 'evaluate', str(tiny_models), str(tmp_path/'set'), '--by', 'scanner', '--quiet')
+    r = cli('evaluate', str(tiny_models), str(tmp_path/'set'), '--by', 'scanner', '--quiet')
     assert r.returncode == 2 and "no column 'scanner'" in r.stderr and 'Traceback' not in r.stderr, r.stderr
