@@ -1,0 +1,49 @@
+#!/usr/bin/env python3
+"""Dice of model folders' U-Nets on test sets: each alone, and their probability maps averaged (an ensemble).
+
+    python tools/ensemble_dice.py --models a=W/models_x b=W/models_y --tests shifted=W/test_shifted wide=W/test_wide
+                                  [--max 2] [--csv dice.csv]
+
+Each U-Net predicts as the pipeline does (the image and its mirror image, averaged, then `clean_mask` of p > 0.5);
+an ensemble averages the members' maps before the threshold. A folder may also be a bare segmentation.pkl.
+Prints, per test set and combination, the mean and median Dice and the images under 0.5. A screen, not a test:
+it says whether averaging U-Nets is worth building into the pipeline, before anything is built.
+"""
+import argparse, itertools, warnings
+from pathlib import Path
+import numpy as np, pandas as pd
+
+def pair(text:str):
+    k, sep, v = text.partition('=')
+    if not sep or not k or not v: raise argparse.ArgumentTypeError(f"give NAME=PATH, got {text!r}")
+    return k, Path(v)
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument('--models', nargs='+', type=pair, required=True, help='NAME=FOLDER (or NAME=FILE.pkl) for each U-Net')
+    ap.add_argument('--tests', nargs='+', type=pair, required=True, help='NAME=DATASET with images/, masks/ and meta.csv')
+    ap.add_argument('--max', type=int, default=None, help='largest ensemble to score (default: all the models)')
+    ap.add_argument('--csv', type=Path, help='write every image\'s Dice per test set and combination here')
+    a = ap.parse_args()
+    from fastai.learner import load_learner
+    from crl_uls.core import set_threads
+    from crl_uls.data import read_image, read_mask
+    from crl_uls.segmentation import predict_probs, clean_mask, dice
+    set_threads()
+    warnings.filterwarnings('ignore', message='load_learner` uses Python')    # the user names the files to load
+    nets = {k: load_learner(p if p.suffix == '.pkl' else p/'segmentation.pkl', cpu=True) for k, p in a.models}
+    rows = {}
+    for ts, d in a.tests:
+        ids = list(pd.read_csv(d/'meta.csv').id)
+        imgs = [read_image(d/'images'/f'{i}.png') for i in ids]
+        truth = [read_mask(d/'masks'/f'{i}.png') > 0 for i in ids]
+        maps = {k: [(p + f) / 2 for p, f in zip(predict_probs(l, imgs), predict_probs(l, imgs, flip=True))] for k, l in nets.items()}
+        for r in range(1, (a.max or len(nets)) + 1):
+            for combo in itertools.combinations(nets, r):
+                ds = [dice(clean_mask(sum(maps[k][i] for k in combo) / r > 0.5), truth[i]) for i in range(len(ids))]
+                rows[(ts, '+'.join(combo))] = pd.Series(ds, index=ids)
+                print(f"{ts:>10} {'+'.join(combo):<14} Dice mean {np.mean(ds):.3f}, median {np.median(ds):.3f}, "
+                      f"{sum(x < 0.5 for x in ds)} of {len(ds)} under 0.5", flush=True)
+    if a.csv: pd.DataFrame(rows).to_csv(a.csv)
+
+if __name__ == '__main__': main()
