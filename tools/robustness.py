@@ -3,7 +3,7 @@ trained with and without the ultrasound augmentation; then fine-tuning on a few 
 from scratch on the same images (the learning curve).
 
     python tools/robustness.py WORK [--preset demo] [--augs 0 0.5] [--aug-stages segmentation] [--train-features low_contrast=0.4 ...]
-                                    [--set segmentation.epochs=8 ...] [--seed 0] [--n-test 100] [--curve 10 20 50] [--keep quality landmarks] [--base-aug 0.5] [--no-scratch]
+                                    [--set segmentation.epochs=8 ...] [--seed 0] [--n-train 600] [--n-test 100] [--curve 10 20 50] [--keep quality landmarks] [--base-aug 0.5] [--no-scratch]
 
 Every step runs the command line as a user would (`crl-uls train`, `crl-uls evaluate`); every figure is `crl-uls evaluate`'s.
 Writes WORK/robustness.json (after each step) and prints a table. Figures name the machine they ran on.
@@ -71,6 +71,8 @@ def main():
     ap.add_argument('--set', nargs='*', default=[], metavar='[STAGE.]KEY=VALUE', dest='sets',
                     help='more preset overrides for the trained folders (crl-uls train --set; not with a --curve); the folder name says them')
     ap.add_argument('--seed', type=int, default=0, help='training seed of the trained folders (crl-uls train --seed; not with a --curve)')
+    ap.add_argument('--n-train', type=int, default=None,
+                    help="training phantoms of the trained folders (default: the preset's n_train; not with a --curve); the names say it")
     ap.add_argument('--n-test', type=int, default=100); ap.add_argument('--curve', type=int, nargs='*', default=[10, 20, 50])
     ap.add_argument('--keep', nargs='*', default=[], choices=['segmentation', 'quality', 'landmarks'],
                     help='the learners the fine-tuning steps keep from the start folder (crl-uls train --keep)')
@@ -78,8 +80,9 @@ def main():
     ap.add_argument('--no-scratch', action='store_true', help='fine-tune only: skip training from scratch on the same images')
     ap.add_argument('--plot-only', action='store_true', help='draw the learning curve from WORK/robustness.json and stop')
     a = ap.parse_args()
-    if (a.sets or a.seed) and a.curve:    # the curve's folders are named by size alone and start from the plain base folder
-        ap.error('--set and --seed apply to the trained folders only; give --curve with no sizes beside them')
+    if (a.sets or a.seed or a.n_train) and a.curve:    # the curve's folders are named by size alone and start from the plain base folder
+        ap.error('--set, --seed and --n-train apply to the trained folders only; give --curve with no sizes beside them')
+    if a.n_train is not None and a.n_train < 1: ap.error(f'--n-train must be at least 1, got {a.n_train}')
     if a.plot_only:
         R = json.loads((Path(a.work)/'robustness.json').read_text()); plot(R, Path(a.work)/'learning_curve.png'); return
     os.environ.setdefault('CRL_ULS_THREADS', str(os.cpu_count() or 1))
@@ -93,15 +96,18 @@ def main():
     t0 = time.time()
     mix = {k: float(v) for k, _, v in (f.partition('=') for f in a.train_features)}
     tag = '_mix_' + '_'.join(f"{k}{v:g}" for k, v in sorted(mix.items())) if mix else ''
-    train_set = data(W/f'train{tag}', D['n_train'], D['render'], 1, **({'features': mix} if mix else {}))
+    n_train = a.n_train or D['n_train']             # the same seed: a larger set holds the preset's one as its first images
+    size_tag = f'_n{n_train}' if n_train != D['n_train'] else ''
+    train_set = data(W/f'train{tag}{size_tag}', n_train, D['render'], 1, **({'features': mix} if mix else {}))
     tests = {'wide': data(W/'test_wide', a.n_test, D['test_size'], 901),
              'classic': data(W/'test_classic', a.n_test, D['test_size'], 901, features=False),
              'shifted': data(W/'test_shifted', a.n_test, D['test_size'], 902, domain='shifted')}
-    extra = ''.join('_' + kv.replace('=', '') for kv in a.sets) + (f'_seed{a.seed}' if a.seed else '')
+    extra = size_tag + ''.join('_' + kv.replace('=', '') for kv in a.sets) + (f'_seed{a.seed}' if a.seed else '')
     for aug in a.augs:
         m = W/(f'models_{a.preset}_aug{aug:g}' + (''.join('_' + st[:3] for st in a.aug_stages) if a.aug_stages else '') + tag + extra)
         step = {'train': {**train(train_set, m, a.preset, aug, stages=a.aug_stages, sets=a.sets, seed=a.seed),
-                          **({'features': mix} if mix else {}), **({'set': a.sets} if a.sets else {}), **({'seed': a.seed} if a.seed else {})}}
+                          **({'features': mix} if mix else {}), **({'set': a.sets} if a.sets else {}), **({'seed': a.seed} if a.seed else {}),
+                          **({'n_train': n_train} if size_tag else {})}}
         for k, d in tests.items(): step[k] = evaluate(m, d, W/f'eval_{m.name}_{k}')
         R['steps'][m.name] = step; save()
         print(m.name, json.dumps(step), flush=True)
