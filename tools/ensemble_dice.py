@@ -21,22 +21,24 @@ def pair(text:str):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--models', nargs='+', type=pair, required=True, help='NAME=FOLDER (or NAME=FILE.pkl) for each U-Net')
-    ap.add_argument('--tests', nargs='+', type=pair, required=True, help='NAME=DATASET with images/, masks/ and meta.csv')
+    ap.add_argument('--tests', nargs='+', type=pair, required=True, help='NAME=DATASET: a data set folder with masks (crl-uls check-data)')
     ap.add_argument('--max', type=int, default=None, help='largest ensemble to score (default: all the models)')
     ap.add_argument('--csv', type=Path, help='write every image\'s Dice per test set and combination here')
     a = ap.parse_args()
     from fastai.learner import load_learner
     from crl_uls.core import set_threads
-    from crl_uls.data import read_image, read_mask
+    from crl_uls.data import good_items
+    from crl_uls.learners import read_item_image, read_item_mask
     from crl_uls.segmentation import predict_probs, clean_mask, dice
     set_threads()
     warnings.filterwarnings('ignore', message='load_learner` uses Python')    # the user names the files to load
     nets = {k: load_learner(p if p.suffix == '.pkl' else p/'segmentation.pkl', cpu=True) for k, p in a.models}
     rows = {}
     for ts, d in a.tests:
-        ids = list(pd.read_csv(d/'meta.csv').id)
-        imgs = [read_image(d/'images'/f'{i}.png') for i in ids]
-        truth = [read_mask(d/'masks'/f'{i}.png') > 0 for i in ids]
+        items = good_items(d, ('image', 'mask')).to_dict('records')   # the data set's own reader: any image format, faults left out
+        ids = [r['id'] for r in items]
+        imgs = [read_item_image(r) for r in items]
+        truth = [read_item_mask(r['mask'], im.shape) > 0 for r, im in zip(items, imgs)]
         maps = {k: [(p + f) / 2 for p, f in zip(predict_probs(l, imgs), predict_probs(l, imgs, flip=True))] for k, l in nets.items()}
         for r in range(1, (a.max or len(nets)) + 1):
             for combo in itertools.combinations(nets, r):
