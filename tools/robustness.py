@@ -4,6 +4,7 @@ from scratch on the same images (the learning curve).
 
     python tools/robustness.py WORK [--preset demo] [--augs 0 0.5] [--aug-stages segmentation] [--train-features low_contrast=0.4 ...]
                                     [--set segmentation.epochs=8 ...] [--seed 0] [--n-train 600] [--n-test 100] [--curve 10 20 50] [--keep quality landmarks] [--base-aug 0.5] [--no-scratch]
+                                    [--base models_cpu_aug0.25_seg_n600] [--rehearse 300] [--curve-wide]
 
 Every step runs the command line as a user would (`crl-uls train`, `crl-uls evaluate`); every figure is `crl-uls evaluate`'s.
 Writes WORK/robustness.json (after each step) and prints a table. Figures name the machine they ran on.
@@ -40,17 +41,36 @@ def evaluate(models:Path, dataset:Path, out:Path) -> dict:
     by = {row['features']: [row['images'], r(row['dice_mean']), r(row['median_abs_crl_err_mm'])] for row in s.get('by', {}).get('features', [])}
     return {**{k: r(s[k]) for k in KEEP if k in s}, **({'by_features (images, dice_mean, median_abs_crl_err_mm)': by} if by else {})}
 
+def rehearsal(pool:Path, phantoms:Path, k:int, out:Path) -> Path:
+    "The pool (a user's few labelled scans) plus the first `k` training phantoms, renamed `rehearse_*`: the phantoms train only, the pool's own held-out items stay held out."
+    import pandas as pd
+    from crl_uls.data import assign_split
+    if (out/'meta.csv').exists(): return out
+    own, ph = pd.read_csv(pool/'meta.csv'), pd.read_csv(phantoms/'meta.csv').head(k)
+    if len(ph) < k: raise SystemExit(f'--rehearse {k}: {phantoms} holds only {len(ph)} phantoms')
+    own = assign_split(own).assign(split=lambda d: d.is_valid.map({True: 'valid', False: 'train'})).drop(columns='is_valid')
+    for sub in ('images', 'masks', 'parts', 'annotations'): (out/sub).mkdir(parents=True, exist_ok=True)
+    for src, ids, new in ((pool, own.id, own.id), (phantoms, ph.id, 'rehearse_' + ph.id)):
+        for i, j in zip(ids, new):
+            for sub, ext in (('images', '.png'), ('masks', '.png'), ('parts', '.png')):
+                if (src/sub/f'{i}{ext}').exists(): (out/sub/f'{j}{ext}').write_bytes((src/sub/f'{i}{ext}').read_bytes())
+            doc = json.loads((src/'annotations'/f'{i}.json').read_text()); doc['imagePath'] = f'../images/{j}.png'
+            (out/'annotations'/f'{j}.json').write_text(json.dumps(doc, indent=2))
+    pd.concat([own, ph.assign(id='rehearse_' + ph.id, split='train')]).to_csv(out/'meta.csv', index=False)
+    return out
+
 def plot(R:dict, path:Path):
     "The learning curve: Dice and median |CRL error| on the shifted test set against labelled images, fine-tuned and from scratch."
     import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt
     fig, axs = plt.subplots(1, 2, figsize=(9, 3.4))
-    for how, style in (('fine_tune', 'o-'), ('fine_tune_keep', 'o-.'), ('scratch', 's--')):
+    series = sorted({k.rsplit('_', 1)[0][len('curve_'):] for k in R['steps'] if k.startswith('curve_')})   # how, _keep, _rK, _from_NAME
+    for how in series:
         pts = sorted((int(k.rsplit('_', 1)[1]), v['shifted']) for k, v in R['steps'].items() if k.rsplit('_', 1)[0] == f'curve_{how}')
-        if not pts: continue
+        style = 's--' if how.startswith('scratch') else 'o-.' if '_keep' in how else 'o-'
         n = [p[0] for p in pts]
         axs[0].plot(n, [p[1]['dice_mean'] for p in pts], style, label=how.replace('_', '-'))
         axs[1].plot(n, [p[1]['median_abs_crl_err_mm'] for p in pts], style, label=how.replace('_', '-'))
-    base = R['steps'].get(f"models_{R['preset']}_aug{R.get('base_aug', 0.5):g}", {})
+    base = R['steps'].get(R.get('base') or f"models_{R['preset']}_aug{R.get('base_aug', 0.5):g}", {})
     for ax, k in ((axs[0], 'dice_mean'), (axs[1], 'median_abs_crl_err_mm')):
         for test, c in (('wide', 'g'), ('shifted', 'r')):
             if test in base: ax.axhline(base[test][k], color=c, lw=0.8, ls=':', label=f'phantom-trained, {test} test')
@@ -77,11 +97,17 @@ def main():
     ap.add_argument('--keep', nargs='*', default=[], choices=['segmentation', 'quality', 'landmarks'],
                     help='the learners the fine-tuning steps keep from the start folder (crl-uls train --keep)')
     ap.add_argument('--base-aug', type=float, default=0.5, help='which trained folder the fine-tuning starts from')
+    ap.add_argument('--base', help="the trained folder in WORK the fine-tuning starts from (default models_PRESET_augBASE_AUG); "
+                                   "the curve's folders then say it")
+    ap.add_argument('--rehearse', type=int, default=0, metavar='K',
+                    help='the curve trains on its shifted images plus the first K training phantoms (held out: the shifted ones only); the names say it')
     ap.add_argument('--no-scratch', action='store_true', help='fine-tune only: skip training from scratch on the same images')
+    ap.add_argument('--curve-wide', action='store_true', help="score the curve's folders on the wider test too (what fine-tuning costs in distribution)")
     ap.add_argument('--plot-only', action='store_true', help='draw the learning curve from WORK/robustness.json and stop')
     a = ap.parse_args()
     if (a.sets or a.seed or a.n_train) and a.curve:    # the curve's folders are named by size alone and start from the plain base folder
         ap.error('--set, --seed and --n-train apply to the trained folders only; give --curve with no sizes beside them')
+    if a.rehearse < 0: ap.error(f'--rehearse must be at least 0, got {a.rehearse}')
     if a.n_train is not None and a.n_train < 1: ap.error(f'--n-train must be at least 1, got {a.n_train}')
     if a.plot_only:
         R = json.loads((Path(a.work)/'robustness.json').read_text()); plot(R, Path(a.work)/'learning_curve.png'); return
@@ -91,7 +117,8 @@ def main():
     W, D = Path(a.work), training_settings(a.preset)['data']
     W.mkdir(parents=True, exist_ok=True)
     old = W/'robustness.json'                      # a later run with other steps adds to the figures, never drops them
-    R = {**(json.loads(old.read_text()) if old.exists() else {'steps': {}}), 'preset': a.preset, 'machine': run_device(), 'base_aug': a.base_aug}
+    base = a.base or f'models_{a.preset}_aug{a.base_aug:g}'
+    R = {**(json.loads(old.read_text()) if old.exists() else {'steps': {}}), 'preset': a.preset, 'machine': run_device(), 'base_aug': a.base_aug, 'base': base}
     save = lambda: (W/'robustness.json').write_text(json.dumps(R, indent=1))
     t0 = time.time()
     mix = {k: float(v) for k, _, v in (f.partition('=') for f in a.train_features)}
@@ -111,12 +138,18 @@ def main():
         for k, d in tests.items(): step[k] = evaluate(m, d, W/f'eval_{m.name}_{k}')
         R['steps'][m.name] = step; save()
         print(m.name, json.dumps(step), flush=True)
-    base = W/f'models_{a.preset}_aug{a.base_aug:g}'
+    if a.curve and not (W/base/'manifest.json').exists(): raise SystemExit(f'{W/base}: no trained folder to fine-tune from (--base, --base-aug)')
     for n in a.curve:
         pool = data(W/f'shifted_{n}', n, D['render'], 903, domain='shifted')    # the same seed: each set holds the smaller ones
-        for how, init in (('fine_tune', base), ('scratch', None))[:1 if a.no_scratch else 2]:
-            m = W/f"curve_{how}{'_keep' if init and a.keep else ''}_{n}"
-            step = {'train': {**train(pool, m, a.preset, a.base_aug, init, keep=a.keep), **({'keep': a.keep} if init and a.keep else {})}, 'shifted': evaluate(m, tests['shifted'], W/f'eval_{m.name}')}
+        if a.rehearse: pool = rehearsal(pool, train_set, a.rehearse, W/f'shifted_{n}_r{a.rehearse}')
+        ctag = (f'_r{a.rehearse}' if a.rehearse else '') + (f"_from_{base.removeprefix('models_')}" if a.base else '')
+        for how, init in (('fine_tune', W/base), ('scratch', None))[:1 if a.no_scratch else 2]:
+            m = W/f"curve_{how}{'_keep' if init and a.keep else ''}{ctag if init else ctag.partition('_from_')[0]}_{n}"
+            step = {'train': {**train(pool, m, a.preset, a.base_aug, init, keep=a.keep, stages=a.aug_stages),
+                              **({'keep': a.keep} if init and a.keep else {}), **({'rehearse': a.rehearse} if a.rehearse else {}),
+                              **({'base': base} if init else {})},
+                    'shifted': evaluate(m, tests['shifted'], W/f'eval_{m.name}'),
+                    **({'wide': evaluate(m, tests['wide'], W/f'eval_{m.name}_wide')} if a.curve_wide else {})}
             R['steps'][m.name] = step; save()
             print(m.name, json.dumps(step), flush=True)
     R['seconds'] = round(time.time() - t0); save()
