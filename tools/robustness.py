@@ -44,19 +44,19 @@ def evaluate(models:Path, dataset:Path, out:Path) -> dict:
 def rehearsal(pool:Path, phantoms:Path, k:int, out:Path) -> Path:
     "The pool (a user's few labelled scans) plus the first `k` training phantoms, renamed `rehearse_*`: the phantoms train only, the pool's own held-out items stay held out."
     import pandas as pd
-    from crl_uls.data import assign_split
-    if (out/'meta.csv').exists(): return out
-    own, ph = pd.read_csv(pool/'meta.csv'), pd.read_csv(phantoms/'meta.csv').head(k)
+    from crl_uls.data import assign_split, dataset_dirs, META_CSV
+    if (out/META_CSV).exists(): return out
+    own, ph = pd.read_csv(pool/META_CSV), pd.read_csv(phantoms/META_CSV).head(k)
     if len(ph) < k: raise SystemExit(f'--rehearse {k}: {phantoms} holds only {len(ph)} phantoms')
     own = assign_split(own).assign(split=lambda d: d.is_valid.map({True: 'valid', False: 'train'})).drop(columns='is_valid')
-    for sub in ('images', 'masks', 'parts', 'annotations'): (out/sub).mkdir(parents=True, exist_ok=True)
-    for src, ids, new in ((pool, own.id, own.id), (phantoms, ph.id, 'rehearse_' + ph.id)):
+    dst = dataset_dirs(out, create=True)
+    for src, ids, new in ((dataset_dirs(pool), own.id, own.id), (dataset_dirs(phantoms), ph.id, 'rehearse_' + ph.id)):
         for i, j in zip(ids, new):
-            for sub, ext in (('images', '.png'), ('masks', '.png'), ('parts', '.png')):
-                if (src/sub/f'{i}{ext}').exists(): (out/sub/f'{j}{ext}').write_bytes((src/sub/f'{i}{ext}').read_bytes())
-            doc = json.loads((src/'annotations'/f'{i}.json').read_text()); doc['imagePath'] = f'../images/{j}.png'
-            (out/'annotations'/f'{j}.json').write_text(json.dumps(doc, indent=2))
-    pd.concat([own, ph.assign(id='rehearse_' + ph.id, split='train')]).to_csv(out/'meta.csv', index=False)
+            for role in ('images', 'masks', 'parts'):
+                if (src[role]/f'{i}.png').exists(): (dst[role]/f'{j}.png').write_bytes((src[role]/f'{i}.png').read_bytes())
+            doc = json.loads((src['annotations']/f'{i}.json').read_text()); doc['imagePath'] = f"../{dst['images'].name}/{j}.png"
+            (dst['annotations']/f'{j}.json').write_text(json.dumps(doc, indent=2))
+    pd.concat([own, ph.assign(id='rehearse_' + ph.id, split='train')]).to_csv(out/META_CSV, index=False)
     return out
 
 def plot(R:dict, path:Path):
