@@ -114,3 +114,18 @@ def test_fine_tune_keeps_the_learners_it_is_told_to(tmp_path, tiny_models, capsy
                       (['--init', str(tiny_models), '--keep', 'segmentation', 'quality', 'landmarks'], 'nothing would be trained')):
         assert main(['train', str(tmp_path/'data'), '--out', str(tmp_path/'x'), '--preset', 'tiny', *bad, '--quiet']) == 2
         assert says in capsys.readouterr().err
+
+def test_robustness_tool_will_not_reuse_a_stale_work_folder(tmp_path, tiny_models):
+    "tools/robustness.py reuses what an earlier run trained or wrote only if the preset still gives it: a changed preset stops the run."
+    import sys, pytest
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).parents[1]/'tools'))
+    import robustness
+    man = json.loads((tiny_models/'manifest.json').read_text())
+    robustness.stale(man, tiny_models, 'tiny')                     # as the preset trains it: reused
+    with pytest.raises(SystemExit, match='demo'): robustness.stale(man, tiny_models, 'demo')
+    man['models']['segmentation']['epochs'] += 1                   # the preset's epochs have changed since
+    with pytest.raises(SystemExit, match=r'segmentation\.epochs'): robustness.stale(man, tiny_models, 'tiny')
+    robustness.data(tmp_path/'ph', 3, 64, 1)
+    assert robustness.data(tmp_path/'ph', 3, 64, 1) == tmp_path/'ph'   # the same count: reused as written
+    with pytest.raises(SystemExit, match='holds 3 phantoms, not 5'): robustness.data(tmp_path/'ph', 5, 64, 1)
