@@ -296,6 +296,7 @@ d = { 'settings': { 'branch': 'main',
                                'crl_uls.train.distributed_device': ('train.html#distributed_device', 'crl_uls/train.py'),
                                'crl_uls.train.example_models': ('train.html#example_models', 'crl_uls/train.py'),
                                'crl_uls.train.per_process': ('train.html#per_process', 'crl_uls/train.py'),
+                               'crl_uls.train.settings_changes': ('train.html#settings_changes', 'crl_uls/train.py'),
                                'crl_uls.train.train_models': ('train.html#train_models', 'crl_uls/train.py'),
                                'crl_uls.train.training_settings': ('train.html#training_settings', 'crl_uls/train.py'),
                                'crl_uls.train.world_size': ('train.html#world_size', 'crl_uls/train.py')}}}

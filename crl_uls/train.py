@@ -24,8 +24,8 @@ from .landmarks import landmark_learner, predict_landmarks, landmark_errors, lim
 from .pipeline import STAGES, MANIFEST, Acceptance, Pipeline, write_manifest, verify_models, file_sha256
 
 # %% auto #0
-__all__ = ['PRESETS', 'EXAMPLES_STALE_S', 'training_settings', 'Snapshots', 'EpochLines', 'world_size', 'distributed_device',
-           'per_process', 'train_models', 'example_models']
+__all__ = ['PRESETS', 'EXAMPLES_STALE_S', 'training_settings', 'settings_changes', 'Snapshots', 'EpochLines', 'world_size',
+           'distributed_device', 'per_process', 'train_models', 'example_models']
 
 # %% ../nbs/09_train.ipynb #c739e64b
 PRESETS = {
@@ -70,6 +70,16 @@ def training_settings(preset:str='demo', # a key of `PRESETS`
                     except ValueError as err: raise ValueError(f"{target}: {err}") from None
                 S[target][k] = v
     return S
+
+# %% ../nbs/09_train.ipynb #7110f193
+def settings_changes(manifest:dict, # a model folder's manifest.json, read
+                     preset:str|None=None, # the preset to hold it against (default: the one it was trained with)
+                    ) -> list[str]:
+    "How a trained folder differs from what `preset`, with the folder's own overrides, trains now: one line per setting, [] when none."
+    preset = preset or manifest['preset']
+    S, got = training_settings(preset, manifest['overrides']), manifest['models']
+    return ([f"preset {manifest['preset']!r} -> {preset!r}"] if manifest['preset'] != preset else []) + \
+           [f"{st}.{k} {got[st].get(k)!r} -> {v!r}" for st, s in S.items() if st != 'data' for k, v in s.items() if got[st].get(k) != v]
 
 # %% ../nbs/09_train.ipynb #7c12cbe5
 class Snapshots(Callback):

@@ -25,7 +25,7 @@ def data(folder:Path, n:int, size, seed:int, **kw) -> Path:
     "The phantoms at `folder`, written once; a folder written before must hold `n` of them (a preset's `n_train` may have changed since)."
     from crl_uls.phantom import write_phantoms
     if not (folder/'meta.csv').exists(): write_phantoms(folder, n, size, seed=seed, progress=False, **kw)
-    have = sum(1 for _ in open(folder/'meta.csv')) - 1
+    with open(folder/'meta.csv') as f: have = sum(1 for _ in f) - 1
     if have != n: raise SystemExit(f'{folder} holds {have} phantoms, not {n} (written by an earlier run with other settings): use a fresh WORK')
     return folder
 
@@ -41,11 +41,9 @@ def train(dataset, out:Path, preset:str, aug:float, init=None, stages=None, keep
 
 def stale(m:dict, out:Path, preset:str):
     "Stop when a folder trained before is not what `preset` (with the folder's own overrides) trains now: a changed preset must not reuse it."
-    from crl_uls.train import training_settings
-    S = training_settings(preset, m['overrides'])
-    diff = [f"{st}.{k} {m['models'][st].get(k)!r} -> {v!r}" for st, s in S.items() if st != 'data' for k, v in s.items() if m['models'][st].get(k) != v]
-    if m['preset'] != preset or diff:
-        raise SystemExit(f"{out} was trained with other settings than --preset {preset} gives now ({'; '.join(diff) or m['preset']}): use a fresh WORK")
+    from crl_uls.train import settings_changes
+    if diff := settings_changes(m, preset):
+        raise SystemExit(f"{out} was trained with other settings than --preset {preset} gives now ({'; '.join(diff)}): use a fresh WORK")
 
 def evaluate(models:Path, dataset:Path, out:Path) -> dict:
     s = json.loads(sh('evaluate', models, dataset, '--out', out, '--json', '--quiet'))
