@@ -178,19 +178,25 @@ def _train(args) -> int:
     if preset not in PRESETS: raise UsageError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     from crl_uls.pipeline import UntrustedModelError
     try: man = train_models(args.dataset, args.out, preset, _overrides(args), seed=args.seed, valid_pct=args.valid_pct,
-                            progress=not args.quiet, device=args.device, init=args.init, keep=args.keep or ())
+                            progress=not args.quiet, device=args.device, init=args.init, keep=args.keep or (),
+                            adapt=args.adapt)
     except (FileNotFoundError, DataError, UntrustedModelError) as err: raise UsageError(str(err).splitlines()[0]) from None
     except (ValueError, RuntimeError) as err:        # an override out of range, a device that is not there
         raise UsageError(str(err).splitlines()[0]) from None
     if man.get('world_size', 1) > 1 and int(os.environ.get('RANK', 0)): return 0   # several processes: the first one reports
     for st, m in man['models'].items():
-        if m['weights'] == 'kept': print(f"{st}: {m['arch']}, kept from the --init folder unchanged"); continue
+        if m['weights'] == 'kept':
+            print(f"{st}: {m['arch']}, kept from the --init folder " + ('(its weights; BatchNorm statistics adapted)' if 'adapt' in m else 'unchanged')); continue
         print(f"{st}: {m['arch']} ({m['weights']} weights), {m['epochs']} epochs at {m['size']} px, bs {m['bs']}, lr {m['lr']:g}, "
               f"{m['train_seconds']:.0f} s; " + ', '.join(f"{k} {v:.3f}" for k, v in m['valid'].items()))
     many = f"; {man['world_size']} processes ({man['backend']})" if man.get('world_size', 1) > 1 else ''
-    if man.get('init'): print(f"fine-tuned from {man['init']['folder']} (preset {man['init']['preset']}): each body frozen for "
-                              f"{man['init']['frozen_epochs']} epoch, then all of it" +
-                              (f"; kept unchanged: {', '.join(man['init']['kept'])}" if man['init'].get('kept') else ''))
+    if (i := man.get('init')) and len(i['kept']) == len(man['models']): print(f"started from {i['folder']} (preset {i['preset']}): nothing trained")
+    elif i: print(f"fine-tuned from {i['folder']} (preset {i['preset']}): each body frozen for {i['frozen_epochs']} epoch, then all of it"
+                  + (f"; kept: {', '.join(i['kept'])}" if i['kept'] else ''))
+    if a := man['models']['segmentation'].get('adapt'):
+        d0, d1 = a['valid_before'].get('dice'), man['models']['segmentation']['valid'].get('dice')
+        print(f"U-Net BatchNorm statistics adapted to the {a['images']} images of {a['dataset']}"
+              + (f": held-out dice {d0:.3f} -> {d1:.3f}" if d0 is not None and d1 is not None else ''))
     print(f"wrote {args.out}/segmentation.pkl, quality.pkl, landmarks.pkl and manifest.json in {man['train_seconds']:.0f} s "
           f"(preset {preset}; {man['device']}{many})")
     return 0
@@ -368,6 +374,11 @@ def make_parser() -> argparse.ArgumentParser:
     t.add_argument('--keep', nargs='+', choices=['segmentation', 'quality', 'landmarks'], metavar='STAGE',
                    help="with --init: take these learners from the folder unchanged and fine-tune the others (with a few dozen "
                         "scans, --keep quality landmarks: those two learn from many examples)")
+    t.add_argument('--adapt', metavar='DATASET', help="a data set folder of images from the scanner the models are for (no labels "
+                                                   "needed): the U-Net's BatchNorm statistics are re-estimated "
+                                                   "on them (AdaBN), after training or on a kept U-Net, before the acceptance model is "
+                                                   "fitted; with --keep segmentation quality landmarks nothing trains and every item of "
+                                                   "DATASET is held out for the acceptance model")
     t.add_argument('--seed', type=int, default=0, help='seed (default 0)')
     t.add_argument('--valid-pct', type=float, default=0.2, help='validation share without a split column (default 0.2)')
     t.add_argument('--quiet', action='store_true', help='no progress bars')

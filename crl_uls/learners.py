@@ -15,7 +15,8 @@ from .data import read_image, read_mask, read_labelme, annotation_image, good_it
 __all__ = ['QUALITY_INPUTS', 'cached_weights', 'use_pretrained', 'StageInfo', 'describe', 'letterbox_box', 'unletterbox',
            'to_fastai_points', 'from_fastai_points', 'us_aug', 'to_pil', 'read_item_image', 'read_item_mask',
            'item_image', 'mask_image', 'item_masked_image', 'quality_input', 'item_channels', 'item_mask',
-           'item_points', 'loader_workers', 'seg_dls', 'quality_dls', 'landmark_dls', 'letterbox', 'batch_preds']
+           'item_points', 'loader_workers', 'seg_dls', 'quality_dls', 'landmark_dls', 'letterbox', 'batch_preds',
+           'adapt_batchnorm']
 
 # %% ../nbs/04_learners.ipynb #35e04f8d
 _WEIGHTS = {'resnet18': 'ResNet18_Weights', 'resnet34': 'ResNet34_Weights', 'resnet50': 'ResNet50_Weights',
@@ -291,3 +292,34 @@ def batch_preds(learn, # a fastai learner of any stage
     dl = learn.dls.test_dl([x if isinstance(x, torch.Tensor) else to_pil(x) for x in images], bs=bs, num_workers=0)   # in memory: no workers
     dl.to_detach = lambda b, cpu=True, gather=True: to_detach(b, cpu, gather=False)   # this process's own images: never all-gathered across processes
     with torch.no_grad(), learn.no_bar(): return learn.get_preds(dl=dl, reorder=False)[0]    # in order already (no shuffle); keeps `dl` itself
+
+# %% ../nbs/04_learners.ipynb #8e5e3a10
+def adapt_batchnorm(learn, # a fastai learner of any stage
+                    images:list, # 8-bit grey (H, W) images of the new scanner, any sizes (no labels needed)
+                    bs:int=16, # batch size
+                    mirror:bool=True, # and their mirror images too
+                   ) -> int:
+    "Re-estimate every BatchNorm layer's running statistics on `images` (the batches' statistics averaged, weighted by their sizes; nothing else changes): the number of layers adapted."
+    import torch
+    from torch.nn.modules.batchnorm import _BatchNorm
+    if len(images) < 2: raise ValueError(f"adapting BatchNorm needs at least 2 images, got {len(images)}")
+    bns = [m for m in learn.model.modules() if isinstance(m, _BatchNorm)]
+    if not bns: raise ValueError("this learner has no BatchNorm layer to adapt")
+    xs = list(images) + ([np.ascontiguousarray(x[:, ::-1]) for x in images] if mirror else [])
+    dl = learn.dls.test_dl([to_pil(x) for x in xs], bs=bs, num_workers=0)
+    momenta = [m.momentum for m in bns]
+    learn.model.eval()
+    for m in bns: m.reset_running_stats(); m.train()
+    try:
+        with torch.no_grad():
+            seen = 0
+            for b in dl:
+                if len(b[0]) < 2: continue                                  # a batch of one has no variance to give
+                seen += len(b[0])
+                for m in bns: m.momentum = len(b[0]) / seen                 # a running average weighted by batch size
+                learn.model(b[0])
+    finally:
+        for m, mo in zip(bns, momenta): m.momentum = mo
+        learn.model.eval()
+    return len(bns)
+

@@ -17,7 +17,7 @@ from fastai.distributed import DistributedDL, rank0_first
 from torch.nn.parallel import DistributedDataParallel as DDP
 from .biometry import crl_px, crl_within_tolerance, TOLERANCE
 from .data import good_items, assign_split
-from .learners import seg_dls, quality_dls, landmark_dls, read_item_image, read_item_mask, cached_weights
+from .learners import seg_dls, quality_dls, landmark_dls, read_item_image, read_item_mask, cached_weights, adapt_batchnorm
 from .segmentation import seg_learner, predict_masks
 from .quality import quality_items, quality_learner
 from .landmarks import landmark_learner, predict_landmarks, landmark_errors, limits_of_agreement
@@ -217,6 +217,18 @@ def _init_from(init, S:dict):
     return src, S, {'folder': str(init.resolve()), 'preset': man.get('preset'), 'manifest_sha256': file_sha256(init/MANIFEST),
                     'frozen_epochs': 1}
 
+def _adapt(seg, ada, folder, bs:int, rec:dict, out):
+    "Re-estimate the U-Net's BatchNorm statistics on the images of `ada` (AdaBN), validate it again (a trained one), record both in `rec`, and export it to `out` (None: not this process)."
+    t0, before = time.time(), rec['valid']
+    n = adapt_batchnorm(seg, [read_item_image(r) for r in ada.to_dict('records')], bs)
+    if len(seg.dls.valid_ds):                          # the held-out figures again, with the new statistics
+        with seg.no_bar(), seg.no_logging(): vals = seg.validate()
+        rec['valid'] = {**before, **{k: round(float(v), 5) for k, v in zip(['valid_loss', *(m.name for m in seg.metrics)], vals)}}
+    rec['adapt'] = {'dataset': str(Path(folder).resolve()), 'images': len(ada), 'batchnorm_layers': n, 'valid_before': before,
+                    'seconds': round(time.time() - t0, 1)}
+    seg.crl_uls.extra['valid'] = rec['valid']
+    if out is not None: seg.export(out/'segmentation.pkl')
+
 def _start_from(learn, src):
     "Copy a trained learner's weights into a new learner of the same architecture, which records that it started from them."
     try: learn.model.load_state_dict(src.model.state_dict())
@@ -235,13 +247,16 @@ def train_models(dataset, # a data set folder with images, masks and crown/rump 
                  device:str|None=None, # 'cpu', 'cuda' or 'cuda:K'; None: the GPU when there is one
                  init=None, # a model folder to start every learner from: fine-tuning, its body frozen for one epoch, then all of it
                  keep:tuple=(), # stages taken from `init` unchanged (not trained), for example ('quality', 'landmarks')
+                 adapt=None, # a data set folder of the new scanner's images (no labels needed): the U-Net's BatchNorm statistics are re-estimated on them, trained or kept
                 ) -> dict:
     "Train segmentation, quality and landmarks on one data set, and fit the acceptance model; write the model folder (under `torchrun` or `accelerate launch`: in every process, rank 0 writing)."
     S = training_settings(preset, overrides)
     src, init_rec, keep = None, None, tuple(keep or ())
     if set(keep) - set(STAGES): raise ValueError(f"keep: unknown stage {sorted(set(keep) - set(STAGES))[0]!r}; choose from {', '.join(STAGES)}")
     if keep and init is None: raise ValueError("keep takes learners from a model folder: give init too")
-    if set(keep) == set(STAGES): raise ValueError("keep names every stage: nothing would be trained (copy the folder instead)")
+    if set(keep) == set(STAGES) and adapt is None: raise ValueError("keep names every stage: nothing would be trained (copy the folder instead, or give adapt)")
+    ada = good_items(adapt, ('image',)) if adapt is not None else None      # read before any training: a wrong folder fails at once
+    if ada is not None and len(ada) < 2: raise ValueError(f"adapt: {adapt} holds {len(ada)} readable images; BatchNorm statistics need at least 2")
     if init is not None: src, S, init_rec = _init_from(init, S); init_rec['kept'] = list(keep)
     W = world_size(); P = per_process(S, W)           # S: what the manifest records; P: what each process trains with
     if src: P = {st: {**s, 'fine_tune': init_rec['frozen_epochs']} for st, s in P.items()}
@@ -255,6 +270,7 @@ def train_models(dataset, # a data set folder with images, masks and crown/rump 
     threads = set_threads()
     seed_everything(seed)
     items = assign_split(good_items(dataset, ('image', 'mask', 'points')), valid_pct, seed)
+    if set(keep) == set(STAGES): items['is_valid'] = True     # nothing trains: every labelled item is held out, for the acceptance model
     def learner(make, dls, st, *a, **kw):
         if device: dls.to(device)
         learn = make(dls, *a, **({**kw, 'pretrained': False} if src else kw))    # from a model folder: no ImageNet weights needed
@@ -284,6 +300,7 @@ def train_models(dataset, # a data set folder with images, masks and crown/rump 
             if device: seg.dls.to(device)
             seg.crl_uls = dataclasses.replace(seg.crl_uls, size=s['size'])
         fit(seg, 'segmentation', t0=t0)
+    if ada is not None: _adapt(seg, ada, adapt, s['bs'], info['segmentation'], out if rank == 0 else None)   # trained or kept
     # 2. quality: corruptions of the truth, and U-Net outputs on images the U-Net did not train on
     q, t0 = P['quality'], time.time()
     va, tr = items[items.is_valid], items[~items.is_valid]

@@ -101,7 +101,7 @@ def test_fine_tune_keeps_the_learners_it_is_told_to(tmp_path, tiny_models, capsy
                  '--keep', 'quality', 'landmarks', '--epochs', '1', '--quiet'])
     out, err = capsys.readouterr()
     assert code == 0, err[-2000:]
-    assert 'quality: ' in out and 'kept from the --init folder unchanged' in out and 'kept unchanged: quality, landmarks' in out, out
+    assert 'quality: ' in out and 'kept from the --init folder unchanged' in out and 'kept: quality, landmarks' in out, out
     man = verify_models(tmp_path/'m')
     assert man['init']['kept'] == ['quality', 'landmarks'] and man['models']['segmentation']['weights'] == 'init'
     for st in ('quality', 'landmarks'):
@@ -114,6 +114,54 @@ def test_fine_tune_keeps_the_learners_it_is_told_to(tmp_path, tiny_models, capsy
                       (['--init', str(tiny_models), '--keep', 'segmentation', 'quality', 'landmarks'], 'nothing would be trained')):
         assert main(['train', str(tmp_path/'data'), '--out', str(tmp_path/'x'), '--preset', 'tiny', *bad, '--quiet']) == 2
         assert says in capsys.readouterr().err
+
+def test_fine_tune_adapts_the_unet_to_a_new_scanners_images(tmp_path, tiny_models, capsys):
+    """`--adapt DATASET`: the written U-Net's BatchNorm statistics are those of the new scanner's unlabelled images (its
+    first BatchNorm layer's running mean is the mean of what that layer gets from them and their mirror images), the
+    manifest records it with the held-out figures before and after; with every learner kept only the statistics change
+    and every item is held out; a folder with no images is refused."""
+    import shutil, numpy as np, torch
+    from fastai.learner import load_learner
+    from crl_uls.cli import main
+    from crl_uls.data import read_image
+    from crl_uls.learners import batch_preds
+    from crl_uls.phantom import write_phantoms
+    from crl_uls.pipeline import verify_models, file_sha256
+    write_phantoms(tmp_path/'data', 16, 64, seed=5, workers=1, progress=False, domain='shifted')
+    write_phantoms(tmp_path/'scans', 6, 64, seed=6, workers=1, progress=False, domain='shifted')
+    for f in ('masks', 'annotations', 'parts', 'meta.csv'):          # unlabelled: images only
+        shutil.rmtree(tmp_path/'scans'/f, ignore_errors=True); (tmp_path/'scans'/f).unlink(missing_ok=True)
+    code = main(['train', str(tmp_path/'data'), '--out', str(tmp_path/'m'), '--preset', 'tiny', '--init', str(tiny_models),
+                 '--keep', 'quality', 'landmarks', '--epochs', '1', '--adapt', str(tmp_path/'scans'), '--quiet'])
+    out, err = capsys.readouterr()
+    assert code == 0, err[-2000:]
+    assert 'BatchNorm statistics adapted to the 6 images' in out, out
+    man = verify_models(tmp_path/'m')
+    a = man['models']['segmentation']['adapt']
+    assert a['images'] == 6 and a['batchnorm_layers'] > 10 and a['dataset'] == str((tmp_path/'scans').resolve())
+    assert 'dice' in a['valid_before'] and 'dice' in man['models']['segmentation']['valid']
+    seg = load_learner(tmp_path/'m'/'segmentation.pkl', cpu=True)
+    bn = next(m for m in seg.model.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    seen = []; h = bn.register_forward_hook(lambda m, i, o: seen.append(i[0]))
+    imgs = [read_image(p) for p in sorted((tmp_path/'scans'/'images').iterdir())]
+    batch_preds(seg, imgs + [np.ascontiguousarray(x[:, ::-1]) for x in imgs]); h.remove()
+    assert torch.allclose(bn.running_mean, torch.cat(seen).mean((0, 2, 3)), atol=1e-4)
+    # every learner kept: nothing trains, the U-Net's statistics are adapted, all 16 items are held out for the acceptance model
+    assert main(['train', str(tmp_path/'data'), '--out', str(tmp_path/'k'), '--preset', 'tiny', '--init', str(tiny_models),
+                 '--keep', 'segmentation', 'quality', 'landmarks', '--adapt', str(tmp_path/'scans'), '--quiet']) == 0
+    out = capsys.readouterr().out
+    assert 'nothing trained' in out and 'BatchNorm statistics adapted' in out, out
+    man = verify_models(tmp_path/'k')
+    assert man['training_data']['valid_items'] == 16 and man['acceptance_fit']['images'] == 16
+    assert man['models']['segmentation']['weights'] == 'kept' and man['models']['segmentation']['adapt']['images'] == 6
+    assert file_sha256(tmp_path/'k'/'quality.pkl') == file_sha256(tiny_models/'quality.pkl')
+    assert file_sha256(tmp_path/'k'/'segmentation.pkl') != file_sha256(tiny_models/'segmentation.pkl')
+    was, now = (load_learner(f/'segmentation.pkl', cpu=True).model.state_dict() for f in (tiny_models, tmp_path/'k'))
+    assert all(torch.equal(was[k], now[k]) for k in was if not k.endswith(('running_mean', 'running_var', 'num_batches_tracked')))
+    assert not torch.equal(was[k := next(k for k in was if k.endswith('running_mean'))], now[k])
+    assert main(['train', str(tmp_path/'data'), '--out', str(tmp_path/'x'), '--preset', 'tiny', '--init', str(tiny_models),
+                 '--adapt', str(tmp_path/'nothing'), '--quiet']) == 2
+    assert 'nothing' in capsys.readouterr().err
 
 def test_robustness_tool_will_not_reuse_a_stale_work_folder(tmp_path, tiny_models):
     "tools/robustness.py reuses what an earlier run trained or wrote only if the preset still gives it: a changed preset stops the run."
