@@ -279,7 +279,7 @@ def train_models(dataset, # a data set folder with images, masks and crown/rump 
         was = json.loads((Path(init)/MANIFEST).read_text())['models'].get(st, {})    # verified by `_init_from` already
         info[st] = {**was, 'weights': 'kept', 'train_seconds': 0.0, 'valid': {}}
         info[st].pop('sha256', None)                   # (the new manifest hashes the copy)
-        if rank == 0: shutil.copyfile(Path(init)/f'{st}.pkl', out/f'{st}.pkl')
+        if rank == 0 and not (st == 'segmentation' and ada is not None): shutil.copyfile(Path(init)/f'{st}.pkl', out/f'{st}.pkl')   # an adapted U-Net is exported by `_adapt`
         return src[st]
     def fit(learn, st, cbs=(), t0=None):
         s, t0 = P[st], t0 or time.time()
