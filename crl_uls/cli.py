@@ -179,7 +179,7 @@ def _train(args) -> int:
     from crl_uls.pipeline import UntrustedModelError
     try: man = train_models(args.dataset, args.out, preset, _overrides(args), seed=args.seed, valid_pct=args.valid_pct,
                             progress=not args.quiet, device=args.device, init=args.init, keep=args.keep or (),
-                            adapt=args.adapt)
+                            adapt=args.adapt, mix=args.mix)
     except (FileNotFoundError, DataError, UntrustedModelError) as err: raise UsageError(str(err).splitlines()[0]) from None
     except (ValueError, RuntimeError) as err:        # an override out of range, a device that is not there
         raise UsageError(str(err).splitlines()[0]) from None
@@ -193,6 +193,9 @@ def _train(args) -> int:
     if (i := man.get('init')) and len(i['kept']) == len(man['models']): print(f"started from {i['folder']} (preset {i['preset']}): nothing trained")
     elif i: print(f"fine-tuned from {i['folder']} (preset {i['preset']}): each body frozen for {i['frozen_epochs']} epoch, then all of it"
                   + (f"; kept: {', '.join(i['kept'])}" if i['kept'] else ''))
+    if x := man['training_data'].get('mix'):
+        print(f"trained on {man['training_data']['train_items'] - x['items']} items of {args.dataset} and the {x['items']} of {x['dataset']} "
+              f"(--mix, never held out); held out: {man['training_data']['valid_items']}")
     if a := man['models']['segmentation'].get('adapt'):
         d0, d1 = a['valid_before'].get('dice'), man['models']['segmentation']['valid'].get('dice')
         print(f"U-Net BatchNorm statistics adapted to the {a['images']} images of {a['dataset']}"
@@ -379,6 +382,10 @@ def make_parser() -> argparse.ArgumentParser:
                                                    "on them (AdaBN), after training or on a kept U-Net, before the acceptance model is "
                                                    "fitted; with --keep segmentation quality landmarks nothing trains and every item of "
                                                    "DATASET is held out for the acceptance model")
+    t.add_argument('--mix', metavar='DATASET', help="a labelled data set folder that the learners which train also train on, beside "
+                                                 "DATASET's training items, never held out: with --init, phantoms like those the "
+                                                 "folder learnt from (crl-uls synth), so that fine-tuning on a few scans does not "
+                                                 "forget them")
     t.add_argument('--seed', type=int, default=0, help='seed (default 0)')
     t.add_argument('--valid-pct', type=float, default=0.2, help='validation share without a split column (default 0.2)')
     t.add_argument('--quiet', action='store_true', help='no progress bars')

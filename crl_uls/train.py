@@ -248,15 +248,18 @@ def train_models(dataset, # a data set folder with images, masks and crown/rump 
                  init=None, # a model folder to start every learner from: fine-tuning, its body frozen for one epoch, then all of it
                  keep:tuple=(), # stages taken from `init` unchanged (not trained), for example ('quality', 'landmarks')
                  adapt=None, # a data set folder of the new scanner's images (no labels needed): the U-Net's BatchNorm statistics are re-estimated on them, trained or kept
+                 mix=None, # a labelled data set folder trained on beside `dataset`'s training items, never held out (rehearsal: phantoms like those `init` learnt from)
                 ) -> dict:
     "Train segmentation, quality and landmarks on one data set, and fit the acceptance model; write the model folder (under `torchrun` or `accelerate launch`: in every process, rank 0 writing)."
     S = training_settings(preset, overrides)
     src, init_rec, keep = None, None, tuple(keep or ())
     if set(keep) - set(STAGES): raise ValueError(f"keep: unknown stage {sorted(set(keep) - set(STAGES))[0]!r}; choose from {', '.join(STAGES)}")
     if keep and init is None: raise ValueError("keep takes learners from a model folder: give init too")
+    if set(keep) == set(STAGES) and mix is not None: raise ValueError("mix is trained on, and keep names every stage: nothing would train on it")
     if set(keep) == set(STAGES) and adapt is None: raise ValueError("keep names every stage: nothing would be trained (copy the folder instead, or give adapt)")
     ada = good_items(adapt, ('image',)) if adapt is not None else None      # read before any training: a wrong folder fails at once
     if ada is not None and len(ada) < 2: raise ValueError(f"adapt: {adapt} holds {len(ada)} readable images; BatchNorm statistics need at least 2")
+    rehearse = good_items(mix, ('image', 'mask', 'points')) if mix is not None else None
     if init is not None: src, S, init_rec = _init_from(init, S); init_rec['kept'] = list(keep)
     W = world_size(); P = per_process(S, W)           # S: what the manifest records; P: what each process trains with
     if src: P = {st: {**s, 'fine_tune': init_rec['frozen_epochs']} for st, s in P.items()}
@@ -271,6 +274,12 @@ def train_models(dataset, # a data set folder with images, masks and crown/rump 
     seed_everything(seed)
     items = assign_split(good_items(dataset, ('image', 'mask', 'points')), valid_pct, seed)
     if set(keep) == set(STAGES): items['is_valid'] = True     # nothing trains: every labelled item is held out, for the acceptance model
+    data_rec = {'dataset': str(Path(dataset).resolve()), 'items': len(items), 'valid_items': int(items.is_valid.sum()),
+                'phantom': 'ga_true_days' in items.columns}
+    if rehearse is not None:                           # trained on beside the training items, never held out: the figures stay the data set's
+        items = pd.concat([items, rehearse.assign(id='mix-' + rehearse.id.astype(str), is_valid=False)], ignore_index=True)
+        data_rec['mix'] = {'dataset': str(Path(mix).resolve()), 'items': len(rehearse)}
+    data_rec['train_items'] = int((~items.is_valid).sum())
     def learner(make, dls, st, *a, **kw):
         if device: dls.to(device)
         learn = make(dls, *a, **({**kw, 'pretrained': False} if src else kw))    # from a model folder: no ImageNet weights needed
@@ -346,8 +355,7 @@ def train_models(dataset, # a data set folder with images, masks and crown/rump 
     man = write_manifest(out, {'device': run_device(), 'threads': threads, 'seed': seed, 'preset': preset,
                                 'world_size': W, 'backend': _backend(), 'init': init_rec,
                                 'overrides': overrides or {}, 'train_seconds': round(time.time() - t_all, 1),
-                                'training_data': {'dataset': str(Path(dataset).resolve()), 'items': len(items),
-                                                  'valid_items': int(items.is_valid.sum()), 'phantom': 'ga_true_days' in items.columns},
+                                'training_data': data_rec,
                                 'held_out': held, 'acceptance_fit': {'kind': acc.kind, 'threshold': acc.threshold, **acc.fit_info},
                                 'models': info})
     distrib_barrier()                                  # the other processes return once the folder is complete

@@ -163,6 +163,37 @@ def test_fine_tune_adapts_the_unet_to_a_new_scanners_images(tmp_path, tiny_model
                  '--adapt', str(tmp_path/'nothing'), '--quiet']) == 2
     assert 'nothing' in capsys.readouterr().err
 
+def test_fine_tune_rehearses_a_mixed_in_data_set(tmp_path, tiny_models, capsys, monkeypatch):
+    """`--mix DATASET`: its labelled items join the U-Net's training items and are never held out, so the held-out figures
+    and the acceptance model stay those of the user's own data set; the manifest and the command line say so; with every
+    learner kept it is refused (nothing would train on it)."""
+    import crl_uls.train as T
+    from pathlib import Path
+    from crl_uls.cli import main
+    from crl_uls.phantom import write_phantoms
+    from crl_uls.pipeline import verify_models
+    write_phantoms(tmp_path/'data', 10, 64, seed=7, workers=1, progress=False, domain='shifted')
+    write_phantoms(tmp_path/'phantoms', 6, 64, seed=8, workers=1, progress=False)
+    seen, real = [], T.seg_dls
+    monkeypatch.setattr(T, 'seg_dls', lambda items, *a, **kw: seen.append(items.copy()) or real(items, *a, **kw))
+    code = main(['train', str(tmp_path/'data'), '--out', str(tmp_path/'m'), '--preset', 'tiny', '--init', str(tiny_models),
+                 '--keep', 'quality', 'landmarks', '--epochs', '1', '--mix', str(tmp_path/'phantoms'), '--quiet'])
+    out, err = capsys.readouterr()
+    assert code == 0, err[-2000:]
+    man = verify_models(tmp_path/'m'); d = man['training_data']
+    assert d['items'] == 10 and d['valid_items'] == 2 and d['train_items'] == 8 + 6, d
+    assert d['mix'] == {'dataset': str((tmp_path/'phantoms').resolve()), 'items': 6}
+    assert man['acceptance_fit']['images'] == 2 and man['held_out']['images'] == 2      # the user's own held-out items only
+    items = seen[-1]
+    mixed = items[items.id.str.startswith('mix-')]
+    assert len(mixed) == 6 and not mixed.is_valid.any() and len(items) == 16 and items.is_valid.sum() == 2
+    assert set(mixed['image'].map(lambda p: Path(p).parent.parent)) == {tmp_path/'phantoms'}
+    assert 'trained on 8 items of' in out and 'the 6 of' in out and 'held out: 2' in out, out
+    assert main(['train', str(tmp_path/'data'), '--out', str(tmp_path/'k'), '--preset', 'tiny', '--init', str(tiny_models),
+                 '--keep', 'segmentation', 'quality', 'landmarks', '--adapt', str(tmp_path/'data'), '--mix', str(tmp_path/'phantoms'),
+                 '--quiet']) == 2
+    assert 'nothing would train on it' in capsys.readouterr().err
+
 def test_robustness_tool_will_not_reuse_a_stale_work_folder(tmp_path, tiny_models):
     "tools/robustness.py reuses what an earlier run trained or wrote only if the preset still gives it: a changed preset stops the run."
     import sys, pytest

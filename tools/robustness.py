@@ -4,7 +4,7 @@ from scratch on the same images (the learning curve).
 
     python tools/robustness.py WORK [--preset demo] [--augs 0 0.5] [--aug-stages segmentation] [--train-features low_contrast=0.4 ...]
                                     [--set segmentation.epochs=8 ...] [--seed 0] [--n-train 600] [--n-test 100] [--curve 10 20 50] [--keep quality landmarks] [--base-aug 0.5] [--no-scratch]
-                                    [--base models_cpu_aug0.25_seg_n600] [--rehearse 300] [--curve-wide]
+                                    [--base models_cpu_aug0.25_seg_n600] [--rehearse 300] [--adapt-pool] [--curve-wide]
 
 Every step runs the command line as a user would (`crl-uls train`, `crl-uls evaluate`); every figure is `crl-uls evaluate`'s.
 Writes WORK/robustness.json (after each step) and prints a table. Figures name the machine they ran on.
@@ -29,12 +29,13 @@ def data(folder:Path, n:int, size, seed:int, **kw) -> Path:
     if have != n: raise SystemExit(f'{folder} holds {have} phantoms, not {n} (written by an earlier run with other settings): use a fresh WORK')
     return folder
 
-def train(dataset, out:Path, preset:str, aug:float, init=None, stages=None, keep=(), sets=(), seed=0) -> dict:
-    "Train a folder once (`stages`: the learners that get `us_aug`; None: all three; `sets`: more `--set` overrides)."
+def train(dataset, out:Path, preset:str, aug:float, init=None, stages=None, keep=(), sets=(), seed=0, mix=None, adapt=None) -> dict:
+    "Train a folder once (`stages`: the learners that get `us_aug`; None: all three; `sets`: more `--set` overrides; `mix`, `adapt`: crl-uls train's)."
     if not (out/'manifest.json').exists():
         augs = [a for st in stages for a in ('--set', f'{st}.us_aug={aug}')] if stages else ['--set', f'us_aug={aug}']
         sh('train', dataset, '--out', out, '--preset', preset, *augs, *[a for kv in sets for a in ('--set', kv)], '--seed', seed,
-           '--quiet', *(['--init', init] if init else []), *(['--keep', *keep] if init and keep else []))
+           '--quiet', *(['--init', init] if init else []), *(['--keep', *keep] if init and keep else []),
+           *(['--mix', mix] if mix else []), *(['--adapt', adapt] if adapt else []))
     m = json.loads((out/'manifest.json').read_text())
     if not init: stale(m, out, preset)
     return {'train_seconds': m['train_seconds'], 'init': bool(m.get('init'))}
@@ -50,24 +51,6 @@ def evaluate(models:Path, dataset:Path, out:Path) -> dict:
     r = lambda v: round(v, 4) if isinstance(v, float) else v
     by = {row['features']: [row['images'], r(row['dice_mean']), r(row['median_abs_crl_err_mm'])] for row in s.get('by', {}).get('features', [])}
     return {**{k: r(s[k]) for k in KEEP if k in s}, **({'by_features (images, dice_mean, median_abs_crl_err_mm)': by} if by else {})}
-
-def rehearsal(pool:Path, phantoms:Path, k:int, out:Path) -> Path:
-    "The pool (a user's few labelled scans) plus the first `k` training phantoms, renamed `rehearse_*`: the phantoms train only, the pool's own held-out items stay held out."
-    import pandas as pd
-    from crl_uls.data import assign_split, dataset_dirs, META_CSV
-    if (out/META_CSV).exists(): return out
-    own, ph = pd.read_csv(pool/META_CSV), pd.read_csv(phantoms/META_CSV).head(k)
-    if len(ph) < k: raise SystemExit(f'--rehearse {k}: {phantoms} holds only {len(ph)} phantoms')
-    own = assign_split(own).assign(split=lambda d: d.is_valid.map({True: 'valid', False: 'train'})).drop(columns='is_valid')
-    dst = dataset_dirs(out, create=True)
-    for src, ids, new in ((dataset_dirs(pool), own.id, own.id), (dataset_dirs(phantoms), ph.id, 'rehearse_' + ph.id)):
-        for i, j in zip(ids, new):
-            for role in ('images', 'masks', 'parts'):
-                if (src[role]/f'{i}.png').exists(): (dst[role]/f'{j}.png').write_bytes((src[role]/f'{i}.png').read_bytes())
-            doc = json.loads((src['annotations']/f'{i}.json').read_text()); doc['imagePath'] = f"../{dst['images'].name}/{j}.png"
-            (dst['annotations']/f'{j}.json').write_text(json.dumps(doc, indent=2))
-    pd.concat([own, ph.assign(id='rehearse_' + ph.id, split='train')]).to_csv(out/META_CSV, index=False)
-    return out
 
 def plot(R:dict, path:Path):
     "The learning curve: Dice and median |CRL error| on the shifted test set against labelled images, fine-tuned and from scratch."
@@ -110,7 +93,9 @@ def main():
     ap.add_argument('--base', help="the trained folder in WORK the fine-tuning starts from (default models_PRESET_augBASE_AUG); "
                                    "the curve's folders then say it")
     ap.add_argument('--rehearse', type=int, default=0, metavar='K',
-                    help='the curve trains on its shifted images plus the first K training phantoms (held out: the shifted ones only); the names say it')
+                    help='the curve trains on its shifted images plus the first K training phantoms (crl-uls train --mix: held out, the shifted ones only); the names say it')
+    ap.add_argument('--adapt-pool', action='store_true',
+                    help="the fine-tuned U-Nets' BatchNorm statistics re-estimated on the curve's own shifted images (crl-uls train --adapt); the names say it")
     ap.add_argument('--no-scratch', action='store_true', help='fine-tune only: skip training from scratch on the same images')
     ap.add_argument('--curve-wide', action='store_true', help="score the curve's folders on the wider test too (what fine-tuning costs in distribution)")
     ap.add_argument('--plot-only', action='store_true', help='draw the learning curve from WORK/robustness.json and stop')
@@ -149,14 +134,16 @@ def main():
         R['steps'][m.name] = step; save()
         print(m.name, json.dumps(step), flush=True)
     if a.curve and not (W/base/'manifest.json').exists(): raise SystemExit(f'{W/base}: no trained folder to fine-tune from (--base, --base-aug)')
+    rehearse = data(W/f'train{tag}_first{a.rehearse}', a.rehearse, D['render'], 1, **({'features': mix} if mix else {})) if a.rehearse else None  # the training set's first K: same seed
     for n in a.curve:
         pool = data(W/f'shifted_{n}', n, D['render'], 903, domain='shifted')    # the same seed: each set holds the smaller ones
-        if a.rehearse: pool = rehearsal(pool, train_set, a.rehearse, W/f'shifted_{n}_r{a.rehearse}')
         ctag = (f'_r{a.rehearse}' if a.rehearse else '') + (f"_from_{base.removeprefix('models_')}" if a.base else '')
         for how, init in (('fine_tune', W/base), ('scratch', None))[:1 if a.no_scratch else 2]:
-            m = W/f"curve_{how}{'_keep' if init and a.keep else ''}{ctag if init else ctag.partition('_from_')[0]}_{n}"
-            step = {'train': {**train(pool, m, a.preset, a.base_aug, init, keep=a.keep, stages=a.aug_stages),
+            ada = pool if init and a.adapt_pool else None
+            m = W/f"curve_{how}{'_keep' if init and a.keep else ''}{ctag if init else ctag.partition('_from_')[0]}{'_adapt' if ada else ''}_{n}"
+            step = {'train': {**train(pool, m, a.preset, a.base_aug, init, keep=a.keep, stages=a.aug_stages, mix=rehearse, adapt=ada),
                               **({'keep': a.keep} if init and a.keep else {}), **({'rehearse': a.rehearse} if a.rehearse else {}),
+                              **({'adapt': 'pool'} if ada else {}),
                               **({'base': base} if init else {})},
                     'shifted': evaluate(m, tests['shifted'], W/f'eval_{m.name}'),
                     **({'wide': evaluate(m, tests['wide'], W/f'eval_{m.name}_wide')} if a.curve_wide else {})}
