@@ -256,6 +256,7 @@ def train_models(dataset, # a data set folder with images, masks and crown/rump 
     if set(keep) - set(STAGES): raise ValueError(f"keep: unknown stage {sorted(set(keep) - set(STAGES))[0]!r}; choose from {', '.join(STAGES)}")
     if keep and init is None: raise ValueError("keep takes learners from a model folder: give init too")
     if set(keep) == set(STAGES) and mix is not None: raise ValueError("mix is trained on, and keep names every stage: nothing would train on it")
+    if mix is not None and Path(mix).resolve() == Path(dataset).resolve(): raise ValueError("mix is the data set itself: its held-out items would be trained on")
     if set(keep) == set(STAGES) and adapt is None: raise ValueError("keep names every stage: nothing would be trained (copy the folder instead, or give adapt)")
     ada = good_items(adapt, ('image',)) if adapt is not None else None      # read before any training: a wrong folder fails at once
     if ada is not None and len(ada) < 2: raise ValueError(f"adapt: {adapt} holds {len(ada)} readable images; BatchNorm statistics need at least 2")

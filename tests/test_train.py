@@ -166,7 +166,7 @@ def test_fine_tune_adapts_the_unet_to_a_new_scanners_images(tmp_path, tiny_model
 def test_fine_tune_rehearses_a_mixed_in_data_set(tmp_path, tiny_models, capsys, monkeypatch):
     """`--mix DATASET`: its labelled items join the U-Net's training items and are never held out, so the held-out figures
     and the acceptance model stay those of the user's own data set; the manifest and the command line say so; with every
-    learner kept it is refused (nothing would train on it)."""
+    learner kept it is refused (nothing would train on it), and so is the data set itself (its held-out items would train)."""
     import crl_uls.train as T
     from pathlib import Path
     from crl_uls.cli import main
@@ -193,6 +193,9 @@ def test_fine_tune_rehearses_a_mixed_in_data_set(tmp_path, tiny_models, capsys, 
                  '--keep', 'segmentation', 'quality', 'landmarks', '--adapt', str(tmp_path/'data'), '--mix', str(tmp_path/'phantoms'),
                  '--quiet']) == 2
     assert 'nothing would train on it' in capsys.readouterr().err
+    assert main(['train', str(tmp_path/'data'), '--out', str(tmp_path/'s'), '--preset', 'tiny', '--init', str(tiny_models),
+                 '--keep', 'quality', 'landmarks', '--mix', str(tmp_path/'data'), '--quiet']) == 2
+    assert 'held-out items would be trained on' in capsys.readouterr().err
 
 def test_robustness_tool_will_not_reuse_a_stale_work_folder(tmp_path, tiny_models):
     "tools/robustness.py reuses what an earlier run trained or wrote only if the preset still gives it: a changed preset stops the run."
