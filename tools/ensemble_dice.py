@@ -32,7 +32,10 @@ def main():
     from crl_uls.segmentation import predict_probs, clean_mask, dice
     set_threads()
     warnings.filterwarnings('ignore', message='load_learner` uses Python')    # the user names the files to load
-    nets = {k: load_learner(p if p.suffix == '.pkl' else p/'segmentation.pkl', cpu=True) for k, p in a.models}
+    from crl_uls.core import torch_device
+    dev = torch_device(None)                                                 # the GPU when there is one, as the pipeline does
+    nets = {k: load_learner(p if p.suffix == '.pkl' else p/'segmentation.pkl', cpu=dev.type == 'cpu') for k, p in a.models}
+    for l in nets.values(): l.dls.to(dev); l.model.to(dev)
     rows = {}
     for ts, d in a.tests:
         items = good_items(d, ('image', 'mask')).to_dict('records')   # the data set's own reader: any image format, faults left out
