@@ -31,7 +31,7 @@ if [ "${1:-study}" = shifted ]; then
   W=.work/robustness; M=$W/models_${CRL_ULS_PRESET}_aug0.25_seg
   ( mkdir -p $W; python3 -c "from crl_uls.train import training_settings as t; from crl_uls.phantom import write_phantoms as w
 w('$W/unlabelled_shifted_200', 200, t('$CRL_ULS_PRESET')['data']['render'], seed=904, domain='shifted', progress=False)"
-    until [ -s $M/segmentation.pkl ]; do sleep 5; done; sleep 10    # written whole before the Good/Bad learner starts
+    until [ -s $M/segmentation.pkl ]; do sleep 5; done; sleep 10    # a file still being written fails to load: tried again below
     for try in 1 2 3; do python3 tools/ensemble_dice.py --models unet=$M/segmentation.pkl --adapt $W/unlabelled_shifted_200 --max 1 \
       --csv ${OUT:-/tmp}/unet_dice.csv --tests shifted=$W/test_shifted wide=$W/test_wide classic=$W/test_classic \
       > ${OUT:-/tmp}/unet_dice.txt 2>&1 && break; sleep 10; done
