@@ -29,13 +29,12 @@ def main():
     ap.add_argument('--adapt', type=Path, help='DATASET: also score each U-Net adapted to its images (named NAME+bn)')
     a = ap.parse_args()
     from fastai.learner import load_learner
-    from crl_uls.core import set_threads
+    from crl_uls.core import set_threads, torch_device
     from crl_uls.data import good_items
     from crl_uls.learners import read_item_image, read_item_mask, adapt_batchnorm
     from crl_uls.segmentation import predict_probs, clean_mask, dice
     set_threads()
     warnings.filterwarnings('ignore', message='load_learner` uses Python')    # the user names the files to load
-    from crl_uls.core import torch_device
     dev = torch_device(None)                                                 # the GPU when there is one, as the pipeline does
     load = lambda p: load_learner(p if p.suffix == '.pkl' else p/'segmentation.pkl', cpu=dev.type == 'cpu')
     nets = {k: load(p) for k, p in a.models}

@@ -10,7 +10,7 @@
 #                                    Its U-Net is scored by tools/ensemble_dice.py as soon as training writes segmentation.pkl
 #                                    (unet_dice.txt), while the Good/Bad and landmark learners still train, so the Dice figure
 #                                    comes back even if the whole job outruns its limit (about 450 s on an H200 on 2026-11-27);
-#                                    also as unet+bn, adapted to 200 unlabelled shifted images (seed 904, as on the CPU:
+#                                    also as unet+bn, adapted to 200 unlabelled shifted images (crl-uls synth, 256 px, seed 904, as on the CPU:
 #                                    study/robustness/cpu_operator/adapt_batchnorm.json), what `crl-uls train --adapt` does
 # STUDY_TIMEOUT=540 (seconds) sets the time limit; CRL_ULS_PRESET=tiny tries either job on a CPU first.
 # The wheels (pure Python but plum-dispatch; the device's python3 is 3.12 and has torch, numpy, pandas, sklearn, rich):
@@ -29,8 +29,7 @@ python3 -c "import torch, fastai, crl_uls.pipeline; print('torch', torch.__versi
 start=$(date +%s)
 if [ "${1:-study}" = shifted ]; then
   W=.work/robustness; M=$W/models_${CRL_ULS_PRESET}_aug0.25_seg
-  ( mkdir -p $W; python3 -c "from crl_uls.train import training_settings as t; from crl_uls.phantom import write_phantoms as w
-w('$W/unlabelled_shifted_200', 200, t('$CRL_ULS_PRESET')['data']['render'], seed=904, domain='shifted', progress=False)"
+  ( python3 -m crl_uls.cli synth $W/unlabelled_shifted_200 --n 200 --seed 904 --shifted --quiet > /dev/null
     until [ -s $M/segmentation.pkl ]; do sleep 5; done; sleep 10    # a file still being written fails to load: tried again below
     for try in 1 2 3; do python3 tools/ensemble_dice.py --models unet=$M/segmentation.pkl --adapt $W/unlabelled_shifted_200 --max 1 \
       --csv ${OUT:-/tmp}/unet_dice.csv --tests shifted=$W/test_shifted wide=$W/test_wide classic=$W/test_classic \
