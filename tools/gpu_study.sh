@@ -1,13 +1,13 @@
 #!/bin/sh
 # Jobs on a lent GPU machine (its python3 has torch; fastai and the rest travel as wheels in .whl/):
 #   sh tools/gpu_study.sh            the study chapter with the gpu preset; packs the executed notebook and study/ into $OUT
-#   sh tools/gpu_study.sh robustness tools/robustness.py with the gpu preset (wider, classic and shifted test sets, then
+#   sh tools/gpu_study.sh robustness study/robustness/robustness.py with the gpu preset (wider, classic and shifted test sets, then
 #                                    fine-tuning on 20 shifted images against scratch); its work folder is .work/robustness
 #                                    and robustness.json is copied to $OUT. Do not count on a second call finding that
 #                                    folder: on 2026-11-27 the warm machine's next call held only two of its folder names
 #   sh tools/gpu_study.sh shifted    the gpu preset with the ultrasound augmentation on its U-Net (--set segmentation.us_aug=0.25,
 #                                    as the cpu preset has it): one folder, scored on the shifted, wider and classic tests.
-#                                    Its U-Net is scored by tools/ensemble_dice.py as soon as training writes segmentation.pkl
+#                                    Its U-Net is scored by study/robustness/ensemble_dice.py as soon as training writes segmentation.pkl
 #                                    (unet_dice.txt), while the Good/Bad and landmark learners still train, so the Dice figure
 #                                    comes back even if the whole job outruns its limit (about 450 s on an H200 on 2026-11-27);
 #                                    also as unet+bn, adapted to 200 unlabelled shifted images (crl-uls synth, 256 px, seed 904, as on the CPU:
@@ -31,16 +31,16 @@ if [ "${1:-study}" = shifted ]; then
   W=.work/robustness; M=$W/models_${CRL_ULS_PRESET}_aug0.25_seg
   ( python3 -m crl_uls.cli synth $W/unlabelled_shifted_200 --n 200 --seed 904 --shifted --quiet > /dev/null
     until [ -s $M/segmentation.pkl ]; do sleep 5; done; sleep 10    # a file still being written fails to load: tried again below
-    for try in 1 2 3; do python3 tools/ensemble_dice.py --models unet=$M/segmentation.pkl --adapt $W/unlabelled_shifted_200 --max 1 \
+    for try in 1 2 3; do python3 study/robustness/ensemble_dice.py --models unet=$M/segmentation.pkl --adapt $W/unlabelled_shifted_200 --max 1 \
       --csv ${OUT:-/tmp}/unet_dice.csv --tests shifted=$W/test_shifted wide=$W/test_wide classic=$W/test_classic \
       > ${OUT:-/tmp}/unet_dice.txt 2>&1 && break; sleep 10; done
     echo "U-Net scored after $(( $(date +%s) - start )) s"; cat ${OUT:-/tmp}/unet_dice.txt ) &
-  timeout -k 10 ${STUDY_TIMEOUT:-540} python3 tools/robustness.py $W --preset $CRL_ULS_PRESET --augs 0.25 --aug-stages segmentation --curve
+  timeout -k 10 ${STUDY_TIMEOUT:-540} python3 study/robustness/robustness.py $W --preset $CRL_ULS_PRESET --augs 0.25 --aug-stages segmentation --curve
   echo "robustness: exit $? after $(( $(date +%s) - start )) s"
   timeout 30 sh -c "while [ ! -s ${OUT:-/tmp}/unet_dice.txt ] || pgrep -f ensemble_dice >/dev/null; do sleep 2; done"
   cp $W/robustness.json ${OUT:-/tmp}/ 2>&1
 elif [ "${1:-study}" = robustness ]; then
-  timeout -k 10 ${STUDY_TIMEOUT:-540} python3 tools/robustness.py .work/robustness --preset $CRL_ULS_PRESET --augs 0 --base-aug 0 --curve 20
+  timeout -k 10 ${STUDY_TIMEOUT:-540} python3 study/robustness/robustness.py .work/robustness --preset $CRL_ULS_PRESET --augs 0 --base-aug 0 --curve 20
   echo "robustness: exit $? after $(( $(date +%s) - start )) s"
   cp .work/robustness/robustness.json .work/robustness/learning_curve.png ${OUT:-/tmp}/ 2>&1
 else

@@ -2,7 +2,7 @@
 trained with and without the ultrasound augmentation; then fine-tuning on a few labelled shifted images against training
 from scratch on the same images (the learning curve).
 
-    python tools/robustness.py WORK [--preset demo] [--augs 0 0.5] [--aug-stages segmentation] [--train-features low_contrast=0.4 ...]
+    python study/robustness/robustness.py WORK [--preset demo] [--augs 0 0.5] [--aug-stages segmentation] [--train-features low_contrast=0.4 ...]
                                     [--set segmentation.epochs=8 ...] [--seed 0] [--n-train 600] [--n-test 100] [--curve 10 20 50] [--keep quality landmarks] [--base-aug 0.5] [--no-scratch]
                                     [--base models_cpu_aug0.25_seg_n600] [--rehearse 300] [--adapt-pool] [--curve-wide]
 

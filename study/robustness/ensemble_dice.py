@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Dice of model folders' U-Nets on test sets: each alone, and their probability maps averaged (an ensemble).
 
-    python tools/ensemble_dice.py --models a=W/models_x b=W/models_y --tests shifted=W/test_shifted wide=W/test_wide
+    python study/robustness/ensemble_dice.py --models a=W/models_x b=W/models_y --tests shifted=W/test_shifted wide=W/test_wide
                                   [--max 2] [--csv dice.csv] [--adapt W/unlabelled_shifted_200]
 
 Each U-Net predicts as the pipeline does (the image and its mirror image, averaged, then `clean_mask` of p > 0.5);

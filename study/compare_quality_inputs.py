@@ -4,7 +4,7 @@
 held-out candidates (other phantoms), by balanced accuracy and ROC AUC against the label (the CRL measured on
 the candidate within 2.5 mm or 5%).
 
-    python tools/compare_quality_inputs.py [--n 100] [--n-test 40] [--render 96] [--size 48] [--epochs 5] [--per-image 4]
+    python study/compare_quality_inputs.py [--n 100] [--n-test 40] [--render 96] [--size 48] [--epochs 5] [--per-image 4]
 
 Candidates are corruptions of the true masks (the training chapter adds cross-fitted U-Net outputs too;
 left out here to keep the comparison to one kind of candidate and a CPU's minutes). Prints one line per input.

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Re-score an evaluation made before `auto` calipers became the outline's extremes.
 
-    python tools/rescore_calipers.py study/evaluation/results.csv
+    python study/rescore_calipers.py study/evaluation/results.csv
 
 Until commit 330b1cc the default calipers (`--points auto`) were the landmark model's own points
 wherever they were plausible but disagreed with the outline's extremes; now they are the outline's
