@@ -172,14 +172,15 @@ def _overrides(args) -> dict:
 
 def _train(args) -> int:
     "Run `crl-uls train`."
-    from crl_uls.train import train_models, PRESETS
+    from crl_uls.train import train_models
+    from crl_uls.presets import PRESETS
     from crl_uls.data import DataError
     preset = 'gpu' if args.full else args.preset
     if preset not in PRESETS: raise UsageError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     from crl_uls.pipeline import UntrustedModelError
     try: man = train_models(args.dataset, args.out, preset, _overrides(args), seed=args.seed, valid_pct=args.valid_pct,
                             progress=not args.quiet, device=args.device, init=args.init, keep=args.keep or (),
-                            adapt=args.adapt, mix=args.mix)
+                            adapt=args.adapt, mix=args.mix, weights=args.weights, calibration=args.calibration)
     except (FileNotFoundError, DataError, UntrustedModelError) as err: raise UsageError(str(err).splitlines()[0]) from None
     except (ValueError, RuntimeError) as err:        # an override out of range, a device that is not there
         raise UsageError(str(err).splitlines()[0]) from None
@@ -187,7 +188,7 @@ def _train(args) -> int:
     for st, m in man['models'].items():
         if m['weights'] == 'kept':
             print(f"{st}: {m['arch']}, kept from the --init folder " + ('(its weights; BatchNorm statistics adapted)' if 'adapt' in m else 'unchanged')); continue
-        print(f"{st}: {m['arch']} ({m['weights']} weights), {m['epochs']} epochs at {m['size']} px, bs {m['bs']}, lr {m['lr']:g}, "
+        print(f"{st}: {m['arch']} ({m['weights']} weights{', ' + m['domain_from'] if m.get('domain_from') else ''}), {m['epochs']} epochs at {m['size']} px, bs {m['bs']}, lr {m['lr']:g}, "
               f"{m['train_seconds']:.0f} s; " + ', '.join(f"{k} {v:.3f}" for k, v in m['valid'].items()))
     many = f"; {man['world_size']} processes ({man['backend']})" if man.get('world_size', 1) > 1 else ''
     if (i := man.get('init')) and len(i['kept']) == len(man['models']): print(f"started from {i['folder']} (preset {i['preset']}): nothing trained")
@@ -210,14 +211,15 @@ def run_demo(out, # folder for everything the demo writes
              n_test:int|None=None, # held-out phantoms to measure (default: the preset's)
              seed:int=0, # the demo's seed
              progress:bool=True,
-             preset:str='demo', # the training preset (`crl_uls.train.PRESETS`)
+             preset:str='demo', # the training preset (`crl_uls.presets.PRESETS`)
             ):
     "Phantoms -> training with a preset -> evaluation of held-out phantoms (DICOM, spacing inside) -> (summary, results table, seconds)."
     import time, pandas as pd
     from pathlib import Path
     from crl_uls.phantom import write_phantoms
     from crl_uls.data import write_dicom, read_image
-    from crl_uls.train import train_models, training_settings
+    from crl_uls.train import train_models
+    from crl_uls.presets import training_settings
     from crl_uls.evaluate import evaluate
     from crl_uls.core import run_device
     D = training_settings(preset)['data']
@@ -226,7 +228,6 @@ def run_demo(out, # folder for everything the demo writes
     say = lambda *a: print(*a, flush=True) if progress else None
     say(f"1/4 writing {n_train} training phantoms and {n_test} held-out phantoms (DICOM files with their spacing inside)")
     # the classic phantom: a few minutes of CPU training measure it well; the wider phantom needs the longer presets
-    # (the training chapter's Robustness: the demo preset on it accepted none of its results)
     write_phantoms(out/'train', n_train, D['render'], seed=seed, progress=progress, features=False)
     meta = write_phantoms(out/'test', n_test, D['test_size'], seed=seed + 1, progress=progress, features=False)
     for r in meta.itertuples():                          # the held-out images as DICOM files, in the data set's own layout
@@ -241,21 +242,31 @@ def run_demo(out, # folder for everything the demo writes
                           'GA': res.ga, 'accepted': res.accepted.map({True: 'yes', False: 'CHECK'}), 'p_ok': mm('p_ok', 2),
                           'calipers': res.points})
     say("4/4 results")
-    return summary, table, time.time() - t0
+    dt = time.time() - t0
+    import json
+    from datetime import datetime, timezone
+    from crl_uls.pipeline import versions
+    man = json.loads((out/'models'/'manifest.json').read_text())
+    record = {'command': f"crl-uls demo --out {out} --preset {preset}", 'preset': preset, 'n_train': n_train, 'n_test': n_test,
+              'seed': seed, 'seconds': round(dt, 1), 'train_seconds': man['train_seconds'], 'device': run_device(),
+              'threads': man['threads'], 'created': datetime.now(timezone.utc).isoformat(timespec='seconds'),
+              'versions': versions(), 'summary': {k: v for k, v in summary.items() if k != 'by'}}
+    (out/'demo.json').write_text(json.dumps(record, indent=1, default=float))    # the record of this run: figures, time, machine
+    return summary, table, dt
 
 def _demo(args) -> int:
     "Run `crl-uls demo`."
     import pandas as pd
     if (args.n_train is not None and args.n_train < 16) or (args.n_test is not None and args.n_test < 1):
         raise UsageError("--n-train must be at least 16 and --n-test at least 1")
-    from crl_uls.train import PRESETS
+    from crl_uls.presets import PRESETS
     if args.preset not in PRESETS: raise UsageError(f"unknown preset {args.preset!r}; choose one of {', '.join(PRESETS)}")
     summary, table, dt = run_demo(args.out, args.n_train, args.n_test, args.seed, progress=not args.quiet, preset=args.preset)
     with pd.option_context('display.width', 160, 'display.max_columns', 20): print(table.to_string(index=False))
     from pathlib import Path
     from crl_uls.pipeline import Acceptance
     print(f"\n{_summary_text(summary, Acceptance.load(Path(args.out)/'models'))}\ndemo finished in {dt:.0f} s (preset {args.preset}; the study's learners are larger: see the README).")
-    print(f"wrote {args.out}/: models/, results.csv, summary.json, bland_altman.png, risk_coverage.png, worst.png, overlays/, train/, test/")
+    print(f"wrote {args.out}/: demo.json (this run's record), models/, results.csv, summary.json, bland_altman.png, risk_coverage.png, worst.png, overlays/, train/, test/")
     return 0
 
 # %% ../nbs/11_cli.ipynb #8881fc89
@@ -280,7 +291,17 @@ def _summary_text(s:dict, acceptance=None) -> str:
         f"accepted {f(s['accepted_crl_bias_mm'], '+.2f')} ± {f(s['accepted_crl_loa_half_mm'], '.2f')} mm (human observers: ±2.4 mm)",
         f"large errors (> 5 mm): {s['large_errors']}, of which not accepted {s['large_errors_not_accepted']}; "
         f"balanced accuracy of the acceptance {f(s['accepted_balanced_accuracy'], '.2f')}, of Good/Bad {f(s['good_bad_balanced_accuracy'], '.2f')}",
+        *([f"the learners on their own jobs: Good/Bad ROC AUC {f(s['good_bad_auc'], '.2f')} on the pipeline's own segmentations; "
+           f"the landmark model's points {f(s['median_learned_crown_err_mm'], '.1f')} / {f(s['median_learned_rump_err_mm'], '.1f')} mm "
+           f"from crown / rump (median); the head end named right on {f(100 * s['named_right_share'], '.0f')}%"] if 'good_bad_auc' in s else []),
+        *([_fit_line(s['acceptance_fit'])] if s.get('acceptance_fit') else []),
         *_acceptance_note(acceptance)])
+
+def _fit_line(a:dict) -> str:
+    "Where the acceptance model's `p_ok` was fitted: how many results, held-out items and calibration phantoms."
+    cal = a.get('calibration') or {}
+    return (f"p_ok was fitted on {a.get('images', '?')} results of the training's held-out items ({a.get('held_out_items', '?')}) "
+            f"and calibration phantoms ({cal.get('phantoms', 0)}), none of them trained on")
 
 def _breakdown_text(s:dict) -> str:
     "The key figures by subgroup (`breakdown` in the evaluate chapter), worst first, as small tables."
@@ -327,6 +348,7 @@ EXIT_STATUS_PREDICT = ('exit status: 0 when every input was read and measured (w
 def make_parser() -> argparse.ArgumentParser:
     "The `crl-uls` argument parser with all sub-commands."
     from crl_uls.biometry import FORMULAS
+    from crl_uls.presets import PRESETS
     p = argparse.ArgumentParser(prog='crl-uls', description='Crown-rump length and gestational age from first-trimester ultrasound.')
     p.add_argument('--version', action='version', version=f'crl-uls {crl_uls.__version__}')
     sub = p.add_subparsers(dest='command', metavar='COMMAND')
@@ -363,7 +385,7 @@ def make_parser() -> argparse.ArgumentParser:
                                    'Runs as it is under torchrun or accelerate launch (several GPUs or machines): see the README.')
     t.add_argument('dataset', metavar='DATASET', help='data set folder: images/, masks/, annotations/ (crown, rump)')
     t.add_argument('--out', required=True, metavar='MODELS', help='model folder to write')
-    t.add_argument('--preset', default='demo', help='training settings: tiny, demo, cpu or gpu (crl_uls.train.PRESETS; default demo)')
+    t.add_argument('--preset', default='demo', help=f"training settings: {', '.join(PRESETS)} (crl_uls.presets.PRESETS; default demo)")
     t.add_argument('--full', action='store_true', help="the study's GPU settings: the same as --preset gpu (slow without a GPU)")
     for key, what in (('epochs', 'epochs'), ('lr', 'maximum learning rate'), ('bs', 'batch size'), ('size', 'input size, px')):
         t.add_argument(f'--{key}', action='append', metavar='[STAGE=]N',
@@ -372,6 +394,14 @@ def make_parser() -> argparse.ArgumentParser:
                    help="any preset setting, for every stage or one: --set quality.fold_epochs=2, --set arch=resnet18; repeatable")
     t.add_argument('--device', help="where to train: cpu, cuda or cuda:K (default: the GPU when there is one; under torchrun or "
                                     "accelerate launch each process takes its own GPU)")
+    t.add_argument('--weights', default='best', choices=['best', 'imagenet', 'domain', 'none'],
+                   help="where each learner starts: imagenet (torchvision's ImageNet weights, downloaded once to torch's cache; an "
+                        "error when they cannot be had), domain (in-domain weights where a stage has them: the landmark ResNet "
+                        "from the trained U-Net's encoder; else random), none (random), or best (default: ImageNet when "
+                        "available, else domain, saying so in one line); the manifest names each learner's start")
+    t.add_argument('--calibration', type=int, metavar='N', help="phantoms of the training set's kind (another seed) that no "
+                   "learner trains on, to fit the acceptance model beside the held-out items, when DATASET is a phantom set "
+                   "written by crl-uls synth (default: the preset's n_calib; 0: none)")
     t.add_argument('--init', metavar='MODELS', help="start every learner from this model folder's and fine-tune it (fastai's fine_tune: "
                                                  "the body frozen for one epoch, then all of it); checked against its manifest first")
     t.add_argument('--keep', nargs='+', choices=['segmentation', 'quality', 'landmarks'], metavar='STAGE',
@@ -431,10 +461,11 @@ def make_parser() -> argparse.ArgumentParser:
     e.set_defaults(run=_evaluate)
     d = sub.add_parser('demo', help='phantom -> quick training -> measurement, with a results table',
                        description='Write phantoms, train the three learners quickly, measure held-out phantoms and print the table.')
-    d.add_argument('--preset', default='demo', help='training settings (crl_uls.train.PRESETS; default demo)')
+    d.add_argument('--preset', default='demo', help='training settings (crl_uls.presets.PRESETS; default demo)')
     d.add_argument('--out', default='crl_uls_demo', help='folder to write (default crl_uls_demo)')
-    d.add_argument('--n-train', type=int, help="training phantoms (default: the preset's, 64 for demo)")
-    d.add_argument('--n-test', type=int, help="held-out phantoms (default: the preset's, 12 for demo)")
+    D = PRESETS['demo']['data']
+    d.add_argument('--n-train', type=int, help=f"training phantoms (default: the preset's n_train, {D['n_train']} for demo)")
+    d.add_argument('--n-test', type=int, help=f"held-out phantoms (default: the preset's n_test, {D['n_test']} for demo)")
     d.add_argument('--seed', type=int, default=0, help='seed (default 0)')
     d.add_argument('--quiet', action='store_true', help='no progress bars')
     d.set_defaults(run=_demo)

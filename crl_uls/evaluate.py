@@ -98,6 +98,10 @@ def evaluate(models, # a model folder, or a loaded `Pipeline`
                        rump_err_mm=math.dist(m.rump, true_r) * sp if m.crown else float('nan'),
                        within_tolerance=bool(crl_within_tolerance(m.crl_mm, true)),
                        learned_crl_err_mm=crl_px(*m.learned) * sp - true if m.learned else float('nan'),
+                       learned_crown_err_mm=math.dist(m.learned[0], true_c) * sp if m.learned else float('nan'),
+                       learned_rump_err_mm=math.dist(m.learned[1], true_r) * sp if m.learned else float('nan'),
+                       named_right=(math.dist(m.crown, true_c) + math.dist(m.rump, true_r) <= math.dist(m.crown, true_r) + math.dist(m.rump, true_c))
+                                   if m.crown else None,
                        geometric_crl_err_mm=crl_px(*m.geometric) * sp - true if m.geometric else float('nan'),
                        dice=dice(m.mask, read_item_mask(r['mask'], m.mask.shape)) if isinstance(r.get('mask'), str) and m.mask is not None else float('nan'))
             rows.append(row); results.append((r, m))
@@ -105,11 +109,19 @@ def evaluate(models, # a model folder, or a loaded `Pipeline`
     bar.close()
     res = pd.DataFrame(rows)
     summary = summarize(res, skipped, pipe)
+    if pipe.manifest.get('acceptance_fit'): summary['acceptance_fit'] = pipe.manifest['acceptance_fit']   # what p_ok was fitted on
     if len(res) and by: summary['by'] = {c: breakdown(res, items, c).to_dict('records') for c in by}
     if out is not None: write_report(out, res, summary, results, n_worst, overlays)
     return summary, res
 
 # %% ../nbs/10_evaluate.ipynb #5c4f8a35
+def _auc(y, score) -> float:
+    "ROC AUC of `score` for `y` (NaN scores left out); NaN when either class is missing."
+    from sklearn.metrics import roc_auc_score
+    y, score = np.asarray(y, bool), np.asarray(score, float)
+    keep = np.isfinite(score)
+    return float(roc_auc_score(y[keep], score[keep])) if 0 < y[keep].sum() < keep.sum() else float('nan')
+
 def summarize(res, # the per-image DataFrame of `evaluate`
               skipped:dict|None=None, # {id: reason} of items not evaluated
               pipe:Pipeline|None=None, # the pipeline, to record its acceptance threshold
@@ -137,6 +149,9 @@ def summarize(res, # the per-image DataFrame of `evaluate`
             'no_crl': int((~found).sum()), 'no_crl_not_accepted': int((~found & ~acc).sum()),
             'accepted_balanced_accuracy': balanced_accuracy(acc, ok),
             'good_bad_balanced_accuracy': balanced_accuracy(res.quality == 'good', ok),
+            'good_bad_auc': _auc(ok[found], res.quality_prob[found]),
+            'median_learned_crown_err_mm': med(res.learned_crown_err_mm), 'median_learned_rump_err_mm': med(res.learned_rump_err_mm),
+            'named_right_share': float(res.named_right[found].astype(bool).mean()) if found.any() else float('nan'),
             'dice_mean': float(d.mean()) if len(d) else float('nan'), 'dice_median': float(d.median()) if len(d) else float('nan'),
             'dice_p01': float(np.percentile(d, 1)) if len(d) else float('nan')}
 

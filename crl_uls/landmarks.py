@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 from .core import Point
 from .biometry import ga_from_crl, crl_mm
-from .learners import use_pretrained, describe, letterbox_box, mask_image, from_fastai_points, batch_preds
+from .learners import use_pretrained, describe, letterbox_box, learner_view, from_fastai_points, batch_preds
 
 # %% auto #0
 __all__ = ['landmark_learner', 'to_image_frame', 'predict_landmarks', 'predict_points', 'landmark_errors', 'limits_of_agreement',
@@ -18,13 +18,17 @@ def landmark_learner(dls, # landmark DataLoaders (`crl_uls.data.landmark_dls`)
                      arch:str='resnet34', # torchvision architecture
                      pretrained:bool|None=None, # None: ImageNet weights when cached, else random
                      masked:bool=True, # whether the DataLoaders feed masked images (recorded for prediction)
+                     input:str|None=None, # the DataLoaders' input, 'masked', 'image' or 'channels' (None: from `masked`), recorded
+                     view:str='frame', # the DataLoaders' view, 'frame' or 'crop' (around the mask), recorded for prediction
+                     pad:float=0.25, # the crop's margin, recorded
                     ):
     "A ResNet34 regressing crown then rump (fastai PointBlock, MSE), its settings recorded."
     from fastai.vision.all import vision_learner, MSELossFlat
     import torchvision.models as tvm
     pre = use_pretrained(arch, pretrained)
     learn = vision_learner(dls, getattr(tvm, arch), pretrained=pre, loss_func=MSELossFlat(), y_range=(-1.2, 1.2))
-    return describe(learn, 'landmarks', arch, pre, masked=masked)
+    input = input or ('masked' if masked else 'image')
+    return describe(learn, 'landmarks', arch, pre, masked=input != 'image', input=input, view=view, pad=float(pad))
 
 # %% ../nbs/07_landmarks.ipynb #23aa2267
 def to_image_frame(pred, # (..., 2, 2) model output in fastai's scaled frame
@@ -38,24 +42,29 @@ def to_image_frame(pred, # (..., 2, 2) model output in fastai's scaled frame
 
 def predict_landmarks(learn, # a landmark learner
                       images:list, # 8-bit grey images, any sizes
-                      masks:list|None=None, # their segmentations (needed when the learner was trained on masked images)
+                      masks:list|None=None, # their segmentations (needed when the learner sees a masked image or a crop)
                       bs:int=16, # batch size
                       flip:bool=False, # predict the mirror images, and mirror the points back
                      ) -> np.ndarray:
     "Crown and rump of many images, batch by batch: (N, 2, 2) pixels, each in its image's own frame."
-    masked = learn.crl_uls.extra.get('masked', True)
-    if masked and masks is None: raise ValueError("this landmark model was trained on masked images: give the segmentation")
+    ex = learn.crl_uls.extra
+    mode, view, pad = ex.get('input') or ('masked' if ex.get('masked', True) else 'image'), ex.get('view', 'frame'), ex.get('pad', 0.25)
+    if (mode != 'image' or view != 'frame') and masks is None:
+        raise ValueError("this landmark model sees the segmentation (a masked image or a crop around it): give the segmentation")
     if not len(images): return np.zeros((0, 2, 2))
-    xs = [mask_image(x, m) for x, m in zip(images, masks)] if masked else list(images)
-    if flip: xs = [np.ascontiguousarray(x[:, ::-1]) for x in xs]
+    views = [learner_view(x, m, mode, view, pad) if m is not None else (x, None) for x, m in zip(images, masks if masks is not None else [None] * len(images))]
+    xs = [np.ascontiguousarray(v[:, ::-1]) if flip else v for v, _ in views]
     pred = batch_preds(learn, xs, bs).view(-1, 2, 2).numpy()
-    pts = np.stack([to_image_frame(p, x.shape[1], x.shape[0], learn.crl_uls.size) for p, x in zip(pred, images)])
-    if flip: pts[..., 0] = np.array([x.shape[1] - 1 for x in images], float)[:, None] - pts[..., 0]
-    return pts
+    out = []
+    for p, x, (_, box) in zip(pred, xs, views):
+        q = to_image_frame(p, x.shape[1], x.shape[0], learn.crl_uls.size)       # in the view's frame
+        if flip: q[:, 0] = x.shape[1] - 1 - q[:, 0]
+        out.append(q + (box[:2] if box is not None else 0))                      # the crop's frame -> the image's
+    return np.stack(out)
 
 def predict_points(learn, # a landmark learner
                    image:np.ndarray, # 8-bit grey image, any size
-                   mask:np.ndarray|None=None, # its segmentation (needed when the learner was trained on masked images)
+                   mask:np.ndarray|None=None, # its segmentation (needed when the learner sees a masked image or a crop)
                   ) -> tuple[Point, Point]:
     "Crown and rump of one image, in that image's own pixel frame."
     c, r = predict_landmarks(learn, [image], None if mask is None else [mask])[0]

@@ -12,15 +12,17 @@ import numpy as np, cv2
 from .data import read_image, read_mask, read_labelme, annotation_image, good_items, assign_split
 
 # %% auto #0
-__all__ = ['QUALITY_INPUTS', 'cached_weights', 'use_pretrained', 'StageInfo', 'describe', 'letterbox_box', 'unletterbox',
-           'to_fastai_points', 'from_fastai_points', 'us_aug', 'to_pil', 'read_item_image', 'read_item_mask',
-           'item_image', 'mask_image', 'item_masked_image', 'quality_input', 'item_channels', 'item_mask',
-           'item_points', 'loader_workers', 'seg_dls', 'quality_dls', 'landmark_dls', 'letterbox', 'batch_preds',
-           'adapt_batchnorm']
+__all__ = ['ENDS_WINDOW', 'QUALITY_INPUTS', 'VIEWS', 'cached_weights', 'offline', 'imagenet_weights', 'why_no_imagenet',
+           'use_pretrained', 'StageInfo', 'describe', 'letterbox_box', 'unletterbox', 'to_fastai_points',
+           'from_fastai_points', 'crop_box', 'crop_image', 'outline_ends', 'ends_view', 'us_aug', 'to_pil',
+           'read_item_image', 'read_item_mask', 'item_image', 'mask_image', 'item_masked_image', 'quality_input',
+           'learner_view', 'item_channels', 'ItemView', 'ItemPoints', 'item_mask', 'item_points', 'loader_workers',
+           'seg_dls', 'quality_dls', 'landmark_dls', 'letterbox', 'batch_preds', 'adapt_batchnorm']
 
 # %% ../nbs/04_learners.ipynb #35e04f8d
 _WEIGHTS = {'resnet18': 'ResNet18_Weights', 'resnet34': 'ResNet34_Weights', 'resnet50': 'ResNet50_Weights',
             'vgg16_bn': 'VGG16_BN_Weights'}
+_UNAVAILABLE = {}      # arch -> why its ImageNet weights could not be had, once per process
 
 def cached_weights(arch:str, # torchvision architecture name, e.g. 'resnet34'
                   ) -> Path|None:
@@ -31,17 +33,47 @@ def cached_weights(arch:str, # torchvision architecture name, e.g. 'resnet34'
     p = Path(torch.hub.get_dir())/'checkpoints'/url.rsplit('/', 1)[-1]
     return p if p.exists() else None
 
+def offline() -> bool:
+    "True when `CRL_ULS_OFFLINE` is set (to anything but 0): nothing is downloaded."
+    return os.environ.get('CRL_ULS_OFFLINE', '').strip() not in ('', '0')
+
+def imagenet_weights(arch:str, # torchvision architecture name
+                     download:bool=True, # fetch them through torchvision when missing (never when `offline()`)
+                     timeout:float=30.0, # seconds the download may wait for the network
+                    ) -> Path|None:
+    "torchvision's ImageNet weights for `arch` in the torch cache, downloaded once when missing and the machine is online; None when they cannot be had (`why_no_imagenet` says why)."
+    p = cached_weights(arch)
+    if p is not None or not download or arch in _UNAVAILABLE: return p
+    if offline(): _UNAVAILABLE[arch] = 'CRL_ULS_OFFLINE is set'; return None
+    import io, socket, sys, contextlib, urllib.parse, torchvision.models as tvm
+    w = getattr(tvm, _WEIGHTS[arch]).IMAGENET1K_V1
+    try: socket.create_connection((urllib.parse.urlparse(w.url).hostname, 443), timeout=min(timeout, 10)).close()   # online at all?
+    except OSError as e: _UNAVAILABLE[arch] = f"offline: {type(e).__name__}: {e}"[:140]; return None
+    old = socket.getdefaulttimeout(); socket.setdefaulttimeout(timeout)
+    print(f"crl_uls: fetching ImageNet weights for {arch} into torch's cache (once)", file=sys.stderr, flush=True)
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):                                    # torch's own 'Downloading:' line
+            w.get_state_dict(progress=False)                                               # torchvision's download, into the cache
+    except Exception as e:                                                                 # no network, a proxy, a full disk: fall back
+        _UNAVAILABLE[arch] = f"could not download them ({type(e).__name__}: {str(e).splitlines()[0][:100]})"; return None
+    finally: socket.setdefaulttimeout(old)
+    return cached_weights(arch)
+
+def why_no_imagenet(arch:str) -> str:
+    "Why `imagenet_weights(arch)` gave None, in words."
+    return _UNAVAILABLE.get(arch, 'not in the torch cache')
+
 def use_pretrained(arch:str, # torchvision architecture name
-                   pretrained:bool|None=None, # None: use cached ImageNet weights when present
+                   pretrained:bool|None=None, # None: ImageNet weights when they can be had (cached, else downloaded); False: never
                   ) -> bool:
-    "Whether to start from ImageNet weights: only when asked (or by default) and cached; warn once when not."
-    have = cached_weights(arch) is not None
+    "Whether to start from ImageNet weights: when asked (an error if they cannot be had) or by default when they can; warn once when not."
+    have = pretrained is not False and imagenet_weights(arch) is not None
     if pretrained and not have:
-        raise FileNotFoundError(f"ImageNet weights for {arch} are not in the torch cache ({cached_weights.__doc__}); "
+        raise FileNotFoundError(f"ImageNet weights for {arch}: {why_no_imagenet(arch)}; "
                                 "pass pretrained=None to train from random initialisation")
     if pretrained is None and not have:           # Python shows it once per process; a test that records warnings sees each
-        warnings.warn(f"no cached ImageNet weights for {arch}: training from random initialisation")
-    return bool(have if pretrained is None else pretrained)
+        warnings.warn(f"no ImageNet weights for {arch} ({why_no_imagenet(arch)}): training from random initialisation")
+    return have
 
 # %% ../nbs/04_learners.ipynb #f81faaf8
 @dataclass(frozen=True)
@@ -84,6 +116,63 @@ def to_fastai_points(pts) -> np.ndarray:
 def from_fastai_points(pts) -> np.ndarray:
     "Points in fastai's frame -> (x, y) with pixel centres at integers."
     return np.asarray(pts, dtype=np.float32) - 0.5
+
+# %% ../nbs/04_learners.ipynb #c4665651
+def crop_box(mask:np.ndarray, # a (candidate) segmentation, non-zero = fetus
+             pad:float=0.25, # margin on each side, as a share of the bounding box's longer side
+             min_side:int=16, # the smallest square, px
+            ) -> tuple[int, int, int]:
+    "The square (x0, y0, side), in whole pixels of the image, around the mask's bounding box widened by `pad`; an empty mask gives the square around the whole image."
+    m = np.asarray(mask) > 0
+    h, w = m.shape[:2]
+    ys, xs = np.nonzero(m)
+    if not len(xs): s = max(h, w); return (w - s) // 2, (h - s) // 2, s
+    x0, x1, y0, y1 = int(xs.min()), int(xs.max()), int(ys.min()), int(ys.max())
+    side = max(min_side, int(np.ceil(max(x1 - x0 + 1, y1 - y0 + 1) * (1 + 2 * pad))))
+    return int(np.floor((x0 + x1 + 1 - side) / 2)), int(np.floor((y0 + y1 + 1 - side) / 2)), side
+
+def crop_image(img:np.ndarray, # (H, W) or (H, W, C) image
+               box:tuple, # (x0, y0, side) from `crop_box`
+              ) -> np.ndarray:
+    "The square `box` of `img`, black where it reaches past the image."
+    x0, y0, s = box
+    img = np.asarray(img); h, w = img.shape[:2]
+    out = np.zeros((s, s) + img.shape[2:], img.dtype)
+    ax, ay, bx, by = max(0, x0), max(0, y0), min(w, x0 + s), min(h, y0 + s)
+    if ax < bx and ay < by: out[ay - y0:by - y0, ax - x0:bx - x0] = img[ay:by, ax:bx]
+    return out
+
+# %% ../nbs/04_learners.ipynb #a3b03aeb
+def outline_ends(mask:np.ndarray, # a segmentation, non-zero = fetus
+                ) -> tuple[np.ndarray, np.ndarray]:
+    "The two farthest-apart points (x, y) of the mask outline's convex hull, unnamed; an error for an empty mask."
+    m = (np.asarray(mask) > 0).astype(np.uint8)
+    cs, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    if not cs: raise ValueError("empty mask: no fetus outline")
+    hull = cv2.convexHull(np.concatenate(cs)).reshape(-1, 2).astype(float)
+    d = ((hull[:, None] - hull[None]) ** 2).sum(-1)
+    i, j = np.unravel_index(int(np.argmax(d)), d.shape)
+    return hull[i], hull[j]
+
+ENDS_WINDOW = dict(inside=0.2, outside=0.3, side=0.2)   # each end's patch, as shares of the outline's length
+
+def ends_view(image:np.ndarray, # 8-bit grey image, or any (H, W, C) view of it (`quality_input`)
+              mask:np.ndarray, # the segmentation whose ends are shown
+              size:int=64, # the side of the square result; each end's patch is size x size/2
+             ) -> np.ndarray:
+    "The two ends of the mask's longest axis, each turned so the axis points right, stacked: a (size, size[, C]) image (black for an empty mask)."
+    x = np.asarray(image)
+    if not (np.asarray(mask) > 0).any(): return np.zeros((size, size) + x.shape[2:], x.dtype)
+    a, b = outline_ends(mask)
+    L, W = max(float(np.linalg.norm(b - a)), 4.0), ENDS_WINDOW
+    sa, ss = (W['inside'] + W['outside']) * L / size, 2 * W['side'] * L / (size // 2)       # image px per patch px, along and across
+    out = []
+    for e, o in ((a, b), (b, a)):
+        u = (e - o) / max(float(np.linalg.norm(e - o)), 1e-9); n = np.array([-u[1], u[0]])
+        c0 = e + u * (0.5 * sa - W['inside'] * L) + n * ((0.5 - size / 4) * ss)            # where patch pixel (0, 0) lies
+        M = np.array([[u[0] * sa, n[0] * ss, c0[0]], [u[1] * sa, n[1] * ss, c0[1]]], np.float32)
+        out.append(cv2.warpAffine(x, M, (size, size // 2), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderValue=0))
+    return np.concatenate(out, 0).reshape((size // 2 * 2, size) + x.shape[2:])
 
 # %% ../nbs/04_learners.ipynb #7e1a0b02
 def _us_aug_class():
@@ -187,21 +276,57 @@ def item_masked_image(r):
     g = read_item_image(r)
     return to_pil(mask_image(g, read_item_mask(r['mask'], g.shape)))
 
-QUALITY_INPUTS = ('masked', 'channels')
+QUALITY_INPUTS = ('masked', 'channels', 'image')
 
 def quality_input(image:np.ndarray, # 8-bit grey image
                   mask:np.ndarray, # a candidate segmentation of it
-                  mode:str='channels', # 'masked': the masked image, grey (the original study); 'channels': image, mask, masked image
+                  mode:str='channels', # 'masked': the masked image, grey (the original study); 'channels': image, mask, masked image; 'image': the image alone
                  ) -> np.ndarray:
-    "What the Good/Bad learner sees of an image and a segmentation."
-    if mode not in QUALITY_INPUTS: raise ValueError(f"quality input must be one of {', '.join(QUALITY_INPUTS)}, got {mode!r}")
+    "What the Good/Bad (or landmark) learner sees of an image and a segmentation, before any crop."
+    if mode not in QUALITY_INPUTS: raise ValueError(f"input must be one of {', '.join(QUALITY_INPUTS)}, got {mode!r}")
+    if mode == 'image': return np.asarray(image)
     masked = mask_image(image, mask)
     return masked if mode == 'masked' else np.dstack([image, np.where(np.asarray(mask) > 0, 255, 0).astype(np.uint8), masked])
+
+VIEWS = ('frame', 'crop', 'ends')
+
+def learner_view(image:np.ndarray, # 8-bit grey image
+                 mask:np.ndarray, # its (candidate) segmentation
+                 mode:str='channels', # `quality_input`'s mode
+                 view:str='frame', # 'frame': the whole image; 'crop': the `crop_box` around the mask; 'ends': `ends_view`
+                 pad:float=0.25, # the crop's margin (`crop_box`)
+                 size:int=64, # the side of an ends view (the learner's input size)
+                ) -> tuple[np.ndarray, tuple|None]:
+    "What the Good/Bad or landmark learner sees, and the crop box it was cut from (None: not a crop)."
+    if view not in VIEWS: raise ValueError(f"view must be one of {', '.join(VIEWS)}, got {view!r}")
+    x = quality_input(image, mask, mode)
+    if view == 'frame': return x, None
+    if view == 'ends': return ends_view(x, mask, size), None
+    box = crop_box(mask, pad)
+    return crop_image(x, box), box
 
 def item_channels(r):
     "The item's image, its (candidate) mask and the masked image as the three channels of one PIL image."
     g = read_item_image(r)
     return to_pil(quality_input(g, read_item_mask(r['mask'], g.shape), 'channels'))
+
+class ItemView:
+    "A getter: the item's `learner_view` (its image and its `mask` column) as a PIL image; a class of this module, so learners pickle it."
+    def __init__(self, mode:str='channels', view:str='frame', pad:float=0.25, size:int=64):
+        self.mode, self.view, self.pad, self.size = mode, view, float(pad), int(size)
+    def __call__(self, r):
+        g = read_item_image(r)
+        if self.mode == 'image' and self.view == 'frame': return to_pil(g)          # needs no mask
+        return to_pil(learner_view(g, read_item_mask(r['mask'], g.shape), self.mode, self.view, self.pad, self.size)[0])
+
+class ItemPoints:
+    "A getter: crown then rump in fastai's frame, of the image or (view 'crop') of the crop around the item's mask."
+    def __init__(self, view:str='frame', pad:float=0.25): self.view, self.pad = view, float(pad)
+    def __call__(self, r):
+        import torch
+        p = np.array([[r['crown_x'], r['crown_y']], [r['rump_x'], r['rump_y']]], float)
+        if self.view == 'crop': p = p - crop_box(read_item_mask(r['mask']), self.pad)[:2]
+        return torch.tensor(to_fastai_points(p))
 
 def item_mask(r):
     "The item's fetus mask as a fastai mask of 0 (background) and 1 (fetus)."
@@ -254,25 +379,34 @@ def seg_dls(source, # data set folder or DataFrame of items (image, mask)
 def quality_dls(source, # DataFrame of items with image, mask (a candidate segmentation) and quality ('good'/'bad')
                 size:int=128, bs:int=8, valid_pct:float=0.2, seed:int=0, group_col:str|None=None,
                 aug:bool=True, num_workers:int|None=None, # DataLoader workers (default: `loader_workers()`)
-                input:str='channels', # what the learner sees: 'masked' or 'channels' (`quality_input`)
-                us_aug:float=0.0): # chance of each ultrasound change per training image; never the mask channel
+                input:str='channels', # what the learner sees: 'masked', 'channels' or 'image' (`quality_input`)
+                us_aug:float=0.0, # chance of each ultrasound change per training image; never the mask channel
+                view:str='frame', # 'frame', 'crop' (around the candidate) or 'ends' (its two ends): `learner_view`
+                pad:float=0.25): # the crop's margin
     "DataLoaders for the Good/Bad check: (image and) candidate segmentation -> good or bad."
     from fastai.vision.all import ImageBlock, CategoryBlock, ColReader
     if input not in QUALITY_INPUTS: raise ValueError(f"quality input must be one of {', '.join(QUALITY_INPUTS)}, got {input!r}")
-    getter = item_masked_image if input == 'masked' else item_channels
     return _dls(_items(source, ('image', 'mask'), valid_pct, seed, group_col), (ImageBlock, CategoryBlock(vocab=['bad', 'good'])),
-                [getter, ColReader('quality')], size, bs, aug, num_workers=num_workers, us=us_aug, us_channels=(0, 2) if input == 'channels' else None)
+                [ItemView(input, view, pad, size), ColReader('quality')], size, bs, aug, num_workers=num_workers, us=us_aug,
+                us_channels=(0, 2) if input == 'channels' else None)
 
 def landmark_dls(source, # data set folder or DataFrame of items (image, mask, crown/rump)
                  size:int=128, bs:int=8, valid_pct:float=0.2, seed:int=0, group_col:str|None=None,
-                 masked:bool=True, # input the masked image (as the original study) or the raw image
+                 masked:bool=True, # input the masked image (as the original study) or the raw image (`input` overrides it)
                  aug:bool=True, num_workers:int|None=None, # DataLoader workers (default: `loader_workers()`)
-                 us_aug:float=0.0): # chance of each ultrasound change per training image
-    "DataLoaders for crown and rump: (masked) image -> two points."
+                 us_aug:float=0.0, # chance of each ultrasound change per training image
+                 input:str|None=None, # 'masked', 'image' or 'channels' (`quality_input`); None: from `masked`
+                 view:str='frame', # 'frame' or 'crop' (around the item's mask): `learner_view`
+                 pad:float=0.25): # the crop's margin
+    "DataLoaders for crown and rump: the learner's view of the image (and its mask) -> two points."
     from fastai.vision.all import ImageBlock, PointBlock
-    need = ('image', 'mask', 'points') if masked else ('image', 'points')
+    input = input or ('masked' if masked else 'image')
+    if input not in QUALITY_INPUTS: raise ValueError(f"landmark input must be one of {', '.join(QUALITY_INPUTS)}, got {input!r}")
+    if view not in ('frame', 'crop'): raise ValueError(f"landmark view must be frame or crop, got {view!r}")
+    need = ('image', 'points') if input == 'image' and view == 'frame' else ('image', 'mask', 'points')
     return _dls(_items(source, need, valid_pct, seed, group_col), (ImageBlock, PointBlock),
-                [item_masked_image if masked else item_image, item_points], size, bs, aug, num_workers=num_workers, us=us_aug)
+                [ItemView(input, view, pad, size), ItemPoints(view, pad)], size, bs, aug, num_workers=num_workers, us=us_aug,
+                us_channels=(0, 2) if input == 'channels' else None)
 
 # %% ../nbs/04_learners.ipynb #25295d6c
 def letterbox(image:np.ndarray, # 8-bit grey (H, W) or (H, W, 3) image, any size

@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_phantom.ipynb #2ffaa48c
 from __future__ import annotations
-import math, os, warnings
+import json, math, os, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np, cv2
@@ -13,10 +13,10 @@ from .biometry import crl_from_ga, ga_from_crl, crl_in_range, crl_mm, axis_angle
 from .data import dataset_dirs, write_png, write_labelme, overlay, META_CSV
 
 # %% auto #0
-__all__ = ['FLEXIONS', 'ECHO', 'ATTEN', 'FEATURES', 'EXPOSURE', 'ACQUISITION', 'Ellipse', 'Fetus', 'make_fetus', 'feature_probs',
-           'Scene', 'draw_scene', 'echo_maps', 'polar_grid', 'to_polar', 'psf_kernels', 'lateral_blur', 'beamform',
-           'log_compress', 'scan_convert', 'operator_gain', 'render', 'truth', 'parse_size', 'Phantom', 'make_phantom',
-           'show_phantoms', 'show_stages', 'write_phantoms']
+__all__ = ['FLEXIONS', 'ECHO', 'ATTEN', 'FEATURES', 'EXPOSURE', 'ACQUISITION', 'PHANTOM_JSON', 'Ellipse', 'Fetus', 'make_fetus',
+           'feature_probs', 'Scene', 'draw_scene', 'echo_maps', 'polar_grid', 'to_polar', 'psf_kernels', 'lateral_blur',
+           'beamform', 'log_compress', 'scan_convert', 'operator_gain', 'render', 'truth', 'parse_size', 'Phantom',
+           'make_phantom', 'show_phantoms', 'show_stages', 'read_phantom_json', 'write_phantoms']
 
 # %% ../nbs/03_phantom.ipynb #e56aace6
 @dataclass
@@ -733,6 +733,13 @@ def _write_one(job):
     write_labelme(d['annotations']/f'{pid}.json', p.crown, p.rump, f'../images/{pid}.png', size)
     return {'id': pid, **p.meta}
 
+PHANTOM_JSON = 'phantom.json'   # how a phantom data set was drawn: n, size, seed and the scene's options
+
+def read_phantom_json(folder) -> dict|None:
+    "How the phantom data set in `folder` was drawn (`write_phantoms`'s record), or None for any other folder."
+    p = Path(folder)/PHANTOM_JSON
+    return json.loads(p.read_text()) if p.exists() else None
+
 def write_phantoms(out, # the data set's folder (created if missing)
                    n:int, # how many phantoms
                    size=(256, 256), # (width, height), or '256' / '800x600'
@@ -765,4 +772,5 @@ def write_phantoms(out, # the data set's folder (created if missing)
                                    "call it under `if __name__ == '__main__':`, or pass workers=1") from None
     meta = pd.DataFrame(rows)
     meta.to_csv(out/META_CSV, index=False)
+    (out/PHANTOM_JSON).write_text(json.dumps({'n': int(n), 'size': list(size), 'seed': int(seed), 'scene': scene_kw}, indent=1, default=str))
     return meta

@@ -18,9 +18,9 @@ from .segmentation import geometric_points
 
 # %% auto #0
 __all__ = ['STAGES', 'MANIFEST', 'ACCEPTANCE', 'MAX_SIDE', 'SIGNALS', 'ROW_COLS', 'MIN_QUALITY_AUC', 'GEOMETRIC_RGB', 'CHECK_RGB',
-           'UntrustedModelError', 'file_sha256', 'versions', 'write_manifest', 'verify_models', 'expand_inputs',
-           'load_input', 'work_copy', 'prepare_input', 'Measurement', 'share_low', 'Acceptance', 'finish', 'Pipeline',
-           'draw_overlay', 'overlay_lines', 'naive_measure', 'benchmark']
+           'UntrustedModelError', 'file_sha256', 'source_commit', 'versions', 'write_manifest', 'verify_models',
+           'expand_inputs', 'load_input', 'work_copy', 'prepare_input', 'Measurement', 'share_low', 'Acceptance',
+           'finish', 'Pipeline', 'draw_overlay', 'overlay_lines', 'naive_measure', 'benchmark']
 
 # %% ../nbs/08_pipeline.ipynb #b0b94155
 STAGES = ('segmentation', 'quality', 'landmarks')
@@ -37,13 +37,26 @@ def file_sha256(path) -> str:
         for b in iter(lambda: f.read(1 << 20), b''): h.update(b)
     return h.hexdigest()
 
+def source_commit() -> str|None:
+    "The git commit of the `crl_uls` source in use, with '+changes' when its tracked files differ from it; None outside a git checkout."
+    import subprocess
+    here = Path(__file__).resolve().parent
+    git = lambda *a: subprocess.run(['git', '-C', str(here), *a], capture_output=True, text=True, timeout=10)
+    try:
+        head = git('rev-parse', '--short=12', 'HEAD')
+        if head.returncode: return None
+        dirty = git('status', '--porcelain', '--untracked-files=no').stdout.strip()
+    except (OSError, subprocess.SubprocessError): return None
+    return head.stdout.strip() + ('+changes' if dirty else '')
+
 def versions() -> dict:
-    "Versions of Python and of the packages a model folder depends on."
+    "Versions of Python and of the packages a model folder depends on, and the commit of the `crl_uls` source (`source_commit`)."
     import importlib.metadata as md
     out = {'python': platform.python_version()}
     for p in ('crl_uls', 'fastai', 'fastcore', 'torch', 'torchvision', 'numpy', 'opencv-python'):
         try: out[p] = md.version(p)
         except md.PackageNotFoundError: out[p] = None
+    out['crl_uls_commit'] = source_commit()
     return out
 
 def write_manifest(folder, # the model folder holding the three .pkl files
@@ -546,7 +559,7 @@ def overlay_lines(m:Measurement, # a measurement
 # %% ../nbs/08_pipeline.ipynb #c73b1e1b
 def naive_measure(pipe:Pipeline, image:np.ndarray, mm_per_px=None) -> Measurement:
     "One image through the three learners with `learn.predict` for each pass (the baseline of `benchmark`)."
-    from crl_uls.learners import to_pil, unletterbox, mask_image, quality_input
+    from crl_uls.learners import to_pil, unletterbox, learner_view
     from crl_uls.segmentation import clean_mask, mask_signals, dice
     from crl_uls.landmarks import to_image_frame
     h, w = image.shape[:2]
@@ -556,12 +569,16 @@ def naive_measure(pipe:Pipeline, image:np.ndarray, mm_per_px=None) -> Measuremen
     avg = p if f is None else (p + f) / 2
     mask = clean_mask(avg > 0.5)
     sig = {**mask_signals(avg, mask), 'flip_dice': np.nan if f is None else dice(clean_mask(p > 0.5), clean_mask(f > 0.5))}
-    pq = pipe.quality.predict(to_pil(quality_input(image, mask, pipe.quality.crl_uls.extra.get('input', 'masked'))))[2]
+    qx = pipe.quality.crl_uls.extra
+    pq = pipe.quality.predict(to_pil(learner_view(image, mask, qx.get('input', 'masked'), qx.get('view', 'frame'), qx.get('pad', 0.25),
+                                                  pipe.quality.crl_uls.size)[0]))[2]
     pg = float(pq[list(pipe.quality.dls.vocab).index('good')])
-    x = mask_image(image, mask) if pipe.landmarks.crl_uls.extra.get('masked', True) else image
-    pts_of = lambda a: to_image_frame(pipe.landmarks.predict(to_pil(a))[2].view(2, 2).numpy(), w, h, pipe.landmarks.crl_uls.size)
-    pts, fp = pts_of(x), None
-    if pipe.tta: fp = pts_of(mirror(x)); fp[:, 0] = w - 1 - fp[:, 0]
+    lx = pipe.landmarks.crl_uls.extra
+    x, box = learner_view(image, mask, lx.get('input') or ('masked' if lx.get('masked', True) else 'image'), lx.get('view', 'frame'), lx.get('pad', 0.25))
+    off = np.array(box[:2] if box is not None else (0, 0), float)              # the crop's corner in the image
+    pts_of = lambda a: to_image_frame(pipe.landmarks.predict(to_pil(a))[2].view(2, 2).numpy(), a.shape[1], a.shape[0], pipe.landmarks.crl_uls.size)
+    pts, fp = pts_of(x) + off, None
+    if pipe.tta: fp = pts_of(mirror(x)); fp[:, 0] = x.shape[1] - 1 - fp[:, 0]; fp = fp + off
     return finish('<array>', image, mask, ('good' if pg >= 0.5 else 'bad', pg), pts, mm_per_px, pipe.formula, pipe.points,
                   pipe.disagree_pct, signals=sig, flip_learned=fp, acceptance=pipe.acceptance, quality_trusted=pipe.quality_trusted)
 

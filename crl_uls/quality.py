@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 import numpy as np, cv2
 from .biometry import crl_px, crl_mm, axis_angle, crl_within_tolerance, TOLERANCE
-from .learners import use_pretrained, describe, quality_input, batch_preds
+from .learners import use_pretrained, describe, quality_input, learner_view, batch_preds
 from .segmentation import dice, geometric_points
 
 # %% auto #0
@@ -107,13 +107,15 @@ def quality_learner(dls, # quality DataLoaders (`crl_uls.data.quality_dls`)
                     arch:str='vgg16_bn', # torchvision architecture
                     pretrained:bool|None=None, # None: ImageNet weights when cached, else random
                     input:str='channels', # what the DataLoaders feed (`quality_dls`), recorded for prediction
+                    view:str='frame', # the DataLoaders' view ('frame', 'crop', 'ends': `learner_view`), recorded for prediction
+                    pad:float=0.25, # the crop's margin, recorded
                    ):
     "A VGG16 Good/Bad classifier with accuracy, F1 and ROC AUC, its settings recorded."
     from fastai.vision.all import vision_learner, accuracy, F1Score, RocAucBinary
     import torchvision.models as tvm
     pre = use_pretrained(arch, pretrained)
     learn = vision_learner(dls, getattr(tvm, arch), pretrained=pre, metrics=[accuracy, F1Score(pos_label=1), RocAucBinary()])
-    return describe(learn, 'quality', arch, pre, input=input, tolerance=dict(TOLERANCE))
+    return describe(learn, 'quality', arch, pre, input=input, view=view, pad=float(pad), tolerance=dict(TOLERANCE))
 
 def predict_qualities(learn, # a quality learner
                       images:list, # 8-bit grey images
@@ -122,8 +124,9 @@ def predict_qualities(learn, # a quality learner
                      ) -> list[tuple[str, float]]:
     "('good' or 'bad', probability of good) for many images and their segmentations, batch by batch."
     if not len(images): return []
-    mode = learn.crl_uls.extra.get('input', 'masked')
-    probs = batch_preds(learn, [quality_input(x, m, mode) for x, m in zip(images, masks)], bs)
+    ex = learn.crl_uls.extra
+    mode, view, pad = ex.get('input', 'masked'), ex.get('view', 'frame'), ex.get('pad', 0.25)
+    probs = batch_preds(learn, [learner_view(x, m, mode, view, pad, learn.crl_uls.size)[0] for x, m in zip(images, masks)], bs)
     pg = probs[:, list(learn.dls.vocab).index('good')].numpy().astype(float)
     return [('good' if p >= 0.5 else 'bad', float(p)) for p in pg]
 

@@ -6,7 +6,7 @@
 from __future__ import annotations
 import numpy as np, cv2
 from .core import Point
-from .learners import use_pretrained, describe, unletterbox, batch_preds
+from .learners import use_pretrained, describe, unletterbox, batch_preds, outline_ends
 
 # %% auto #0
 __all__ = ['CEDiceLoss', 'seg_learner', 'clean_mask', 'mask_signals', 'geometric_points', 'predict_probs', 'predict_masks',
@@ -81,12 +81,7 @@ def geometric_points(mask:np.ndarray, # fetus mask
                     ) -> tuple[Point, Point]:
     "Crown and rump as the two farthest-apart points of the mask outline."
     m = (np.asarray(mask) > 0).astype(np.uint8)
-    cs, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-    if not cs: raise ValueError("empty mask: no fetus outline")
-    hull = cv2.convexHull(np.concatenate(cs)).reshape(-1, 2).astype(float)
-    d = ((hull[:, None] - hull[None]) ** 2).sum(-1)
-    i, j = np.unravel_index(int(np.argmax(d)), d.shape)
-    a, b = hull[i], hull[j]
+    a, b = outline_ends(m)                                    # the two farthest-apart points of the outline
     if crown is not None and rump is not None:
         c, r = np.asarray(crown, float), np.asarray(rump, float)
         if np.linalg.norm(a - c) + np.linalg.norm(b - r) > np.linalg.norm(a - r) + np.linalg.norm(b - c): a, b = b, a

@@ -4,7 +4,7 @@
 
 # %% ../nbs/09_train.ipynb #ec14fd09
 from __future__ import annotations
-import copy, dataclasses, json, shutil, sys, time
+import copy, dataclasses, json, shutil, sys, time, warnings
 from contextlib import nullcontext
 from pathlib import Path
 import os
@@ -17,69 +17,17 @@ from fastai.distributed import DistributedDL, rank0_first
 from torch.nn.parallel import DistributedDataParallel as DDP
 from .biometry import crl_px, crl_within_tolerance, TOLERANCE
 from .data import good_items, assign_split
-from .learners import seg_dls, quality_dls, landmark_dls, read_item_image, read_item_mask, cached_weights, adapt_batchnorm
+from .learners import seg_dls, quality_dls, landmark_dls, read_item_image, read_item_mask, adapt_batchnorm, imagenet_weights, why_no_imagenet
+from .phantom import read_phantom_json, write_phantoms
 from .segmentation import seg_learner, predict_masks
 from .quality import quality_items, quality_learner
 from .landmarks import landmark_learner, predict_landmarks, landmark_errors, limits_of_agreement
 from .pipeline import STAGES, MANIFEST, Acceptance, Pipeline, write_manifest, verify_models, file_sha256
+from .presets import PRESETS, training_settings, settings_changes
 
 # %% auto #0
-__all__ = ['PRESETS', 'EXAMPLES_STALE_S', 'training_settings', 'settings_changes', 'Snapshots', 'EpochLines', 'world_size',
-           'distributed_device', 'per_process', 'train_models', 'example_models']
-
-# %% ../nbs/09_train.ipynb #c739e64b
-PRESETS = {
-    'tiny': {'data': dict(n_train=64, render=64, n_test=12, test_size=(80, 64)),
-             'segmentation': dict(arch='resnet34', size=32, epochs=8, bs=8, lr=1e-2, last_cross=True, warm_size=32, warm_epochs=0, warm_lr=1e-2, us_aug=0.0),
-             'quality': dict(arch='vgg16_bn', size=32, epochs=1, bs=8, lr=2e-3, n=16, per_image=2, folds=2, fold_epochs=4, input='channels', us_aug=0.0),
-             'landmarks': dict(arch='resnet34', size=32, epochs=1, bs=8, lr=5e-3, us_aug=0.0)},
-    'demo': {'data': dict(n_train=128, render=256, n_test=24, test_size=(320, 256)),
-             'segmentation': dict(arch='resnet34', size=64, epochs=10, bs=8, lr=3e-3, last_cross=False, warm_size=64, warm_epochs=0, warm_lr=3e-3, us_aug=0.0),
-             'quality': dict(arch='vgg16_bn', size=64, epochs=2, bs=16, lr=2e-3, n=40, per_image=2, folds=2, fold_epochs=3, input='channels', us_aug=0.0),
-             'landmarks': dict(arch='resnet18', size=64, epochs=6, bs=8, lr=5e-3, us_aug=0.0)},
-    'cpu': {'data': dict(n_train=600, render=256, n_test=200, test_size=(320, 256)),
-            'segmentation': dict(arch='resnet34', size=128, epochs=3, bs=8, lr=1e-3, last_cross=False, warm_size=64, warm_epochs=20, warm_lr=3e-3, us_aug=0.25),
-            'quality': dict(arch='vgg16_bn', size=64, epochs=6, bs=16, lr=2e-3, n=150, per_image=2, folds=2, fold_epochs=10, input='channels', us_aug=0.0),
-            'landmarks': dict(arch='resnet34', size=64, epochs=20, bs=8, lr=3e-3, us_aug=0.0)},
-    'gpu': {'data': dict(n_train=1200, render=256, n_test=200, test_size=(320, 256)),
-            'segmentation': dict(arch='resnet34', size=160, epochs=24, bs=32, lr=2e-3, last_cross=True, warm_size=160, warm_epochs=0, warm_lr=2e-3, us_aug=0.0),
-            'quality': dict(arch='vgg16_bn', size=128, epochs=12, bs=64, lr=2e-3, n=400, per_image=4, folds=3, fold_epochs=12, input='channels', us_aug=0.0),
-            'landmarks': dict(arch='resnet34', size=160, epochs=40, bs=32, lr=2e-3, us_aug=0.0)},
-}
-
-def training_settings(preset:str='demo', # a key of `PRESETS`
-                      overrides:dict|None=None, # {stage or 'all': {setting: value}}; a stage's own value wins over 'all'
-                     ) -> dict:
-    "A fresh copy of a preset's settings, with `overrides` applied and checked."
-    if preset not in PRESETS: raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
-    S = copy.deepcopy(PRESETS[preset])
-    for st, values in sorted((overrides or {}).items(), key=lambda kv: kv[0] != 'all'):
-        if st != 'all' and st not in STAGES: raise ValueError(f"unknown stage {st!r}; choose 'all' or one of {', '.join(STAGES)}")
-        for target in (STAGES if st == 'all' else [st]):
-            for k, v in values.items():
-                if k not in S[target]: raise ValueError(f"{target} has no setting {k!r}; it has {', '.join(S[target])}")
-                if isinstance(S[target][k], bool) and isinstance(v, str):
-                    if v.lower() not in ('true', 'false', '1', '0'): raise ValueError(f"{target} {k} must be true or false, got {v!r}")
-                    v = v.lower() in ('true', '1')
-                v = type(S[target][k])(v)
-                if not isinstance(v, (str, bool)) and not (v >= 0 if k in ('warm_epochs', 'us_aug') else v > 0):
-                    raise ValueError(f"{target} {k} must be {'>= 0' if k in ('warm_epochs', 'us_aug') else '> 0'}, got {v}")
-                if k == 'us_aug' and v > 1: raise ValueError(f"{target} us_aug is a chance per image, at most 1; got {v}")
-                if k == 'arch':
-                    try: cached_weights(v)
-                    except ValueError as err: raise ValueError(f"{target}: {err}") from None
-                S[target][k] = v
-    return S
-
-# %% ../nbs/09_train.ipynb #7110f193
-def settings_changes(manifest:dict, # a model folder's manifest.json, read
-                     preset:str|None=None, # the preset to hold it against (default: the one it was trained with)
-                    ) -> list[str]:
-    "How a trained folder differs from what `preset`, with the folder's own overrides, trains now: one line per setting, [] when none."
-    preset = preset or manifest['preset']
-    S, got = training_settings(preset, manifest['overrides']), manifest['models']
-    return ([f"preset {manifest['preset']!r} -> {preset!r}"] if manifest['preset'] != preset else []) + \
-           [f"{st}.{k} {got[st].get(k)!r} -> {v!r}" for st, s in S.items() if st != 'data' for k, v in s.items() if got[st].get(k) != v]
+__all__ = ['WEIGHTS', 'EXAMPLES_STALE_S', 'Snapshots', 'EpochLines', 'world_size', 'distributed_device', 'per_process',
+           'train_models', 'example_models']
 
 # %% ../nbs/09_train.ipynb #7c12cbe5
 class Snapshots(Callback):
@@ -160,7 +108,7 @@ def _fit(learn, stage:str, s:dict, progress:bool, cbs=()):
         if s.get('fine_tune'): learn.fine_tune(s['epochs'], s['lr'], freeze_epochs=s['fine_tune'], cbs=cbs)   # from a model folder
         else: learn.fit_one_cycle(s['epochs'], s['lr'], cbs=cbs)
 
-def _oof_masks(items, s:dict, folds:int, epochs:int, seed:int, progress:bool, device=None) -> dict:
+def _oof_masks(items, s:dict, folds:int, epochs:int, seed:int, progress:bool, device=None, pretrained:bool=False) -> dict:
     "{id: [(kind, mask)]}: U-Net outputs on training images from U-Nets that did not train on them (cross-fitting)."
     tr = items[~items.is_valid].reset_index(drop=True)
     fold = np.random.default_rng(seed).permutation(len(tr)) % folds
@@ -170,7 +118,7 @@ def _oof_masks(items, s:dict, folds:int, epochs:int, seed:int, progress:bool, de
         dls = seg_dls(sub, size=s['warm_size'] if s['warm_epochs'] else s['size'], bs=s['bs'], seed=seed, us_aug=s['us_aug'])   # the cheap size
         if device: dls.to(device)
         mid = max(0, epochs // 2 - 1)
-        learn, snaps = seg_learner(dls, arch=s['arch'], last_cross=s['last_cross']), Snapshots({mid})
+        learn, snaps = seg_learner(dls, arch=s['arch'], last_cross=s['last_cross'], pretrained=pretrained), Snapshots({mid})
         _fit(learn, f'segmentation fold {f + 1}/{folds}', {**s, 'epochs': epochs, 'lr': s['warm_lr'] if s['warm_epochs'] else s['lr']}, progress, [snaps])
         if rank_distrib(): continue                     # the held-out predictions feed the candidates, which rank 0 writes
         final = {k: v.detach().clone() for k, v in learn.model.state_dict().items()}
@@ -181,24 +129,50 @@ def _oof_masks(items, s:dict, folds:int, epochs:int, seed:int, progress:bool, de
             for i, m in zip(held.id, predict_masks(learn, images, s['bs'])): out[i].append((kind, m))
     return out
 
-def _fit_acceptance(seg, quality, landmarks, valid, bs:int) -> tuple[Acceptance, dict]:
-    "The acceptance model, fitted on the pipeline's results on held-out items (labelled by the CRL tolerance), and those results' figures."
+def _fit_acceptance(seg, quality, landmarks, items, bs:int) -> tuple[Acceptance, dict]:
+    "The acceptance model, fitted on the pipeline's results on items none of the learners trained on (labelled by the CRL tolerance), and those results' figures: the CRL's agreement, the Good/Bad learner's ROC AUC on the pipeline's own masks, the landmark model's own points, and how often the calipers name the head end right."
+    from sklearn.metrics import roc_auc_score
     pipe = Pipeline(seg, quality, landmarks, bs=bs)
-    records = valid.to_dict('records')
+    records = items.to_dict('records')
     sp = [float(r['mm_per_px']) if isinstance(r.get('mm_per_px'), (int, float)) and np.isfinite(r['mm_per_px']) else None for r in records]
     res = pipe.measure_batch([(str(r['id']), read_item_image(r), s) for r, s in zip(records, sp)])
-    sigs, ok, err = [], [], []
+    sigs, ok, err, lc, lr, pg, named = [], [], [], [], [], [], []
     for m, r, s in zip(res, records, sp):
+        c, ru = (r['crown_x'], r['crown_y']), (r['rump_x'], r['rump_y'])
+        if m.learned is not None and s:
+            lc.append(float(np.hypot(*np.subtract(m.learned[0], c))) * s); lr.append(float(np.hypot(*np.subtract(m.learned[1], ru))) * s)
         if m.crown is None: continue                                          # no CRL: never accepted, nothing to learn
-        true = crl_px((r['crown_x'], r['crown_y']), (r['rump_x'], r['rump_y']))
+        true = crl_px(c, ru)
         sigs.append(m.signals)
         ok.append(bool(crl_within_tolerance(m.crl_mm, true * s)) if s else abs(m.crl_px - true) <= TOLERANCE['pct'] / 100 * true)
+        pg.append(m.quality_prob)
+        named.append(bool(np.hypot(*np.subtract(m.crown, c)) + np.hypot(*np.subtract(m.rump, ru)) <=
+                          np.hypot(*np.subtract(m.crown, ru)) + np.hypot(*np.subtract(m.rump, c))))
         if s: err.append(m.crl_mm - true * s)
     bias, half = limits_of_agreement(err)
-    r3 = lambda v: None if not np.isfinite(v) else round(float(v), 3)
+    r3 = lambda v: None if v is None or not np.isfinite(v) else round(float(v), 3)
+    med = lambda v: r3(np.median(v)) if len(v) else None
+    okv = np.array(ok, bool)
     held = {'images': len(records), 'with_crl': len(ok), 'within_tolerance': int(sum(ok)),
-            'median_abs_crl_err_mm': r3(np.median(np.abs(err))) if err else None, 'crl_bias_mm': r3(bias), 'crl_loa_half_mm': r3(half)}
+            'median_abs_crl_err_mm': med(np.abs(err)), 'crl_bias_mm': r3(bias), 'crl_loa_half_mm': r3(half),
+            'good_bad_auc': r3(roc_auc_score(okv, pg)) if 0 < okv.sum() < len(okv) else None,
+            'learned_crown_err_mm': med(lc), 'learned_rump_err_mm': med(lr),
+            'named_right_share': r3(np.mean(named)) if named else None}
     return Acceptance.fit(sigs, ok), held
+
+def _calibration_set(dataset, out, n:int, seed:int):
+    "Phantoms of the training set's own kind (its `phantom.json`: size and scene; another seed) that no learner trains on, for the acceptance model: (items, record), or (None, why not)."
+    how = read_phantom_json(dataset)
+    if not n: return None, 'none asked for'
+    if how is None: return None, f'{dataset} is not a phantom set written by crl_uls (no phantom.json)'
+    cseed = 1_000_003 + int(how['seed']) + int(seed)              # apart from the training set's seed and the study's held-out seeds
+    folder = Path(out)/'_calibration'
+    shutil.rmtree(folder, ignore_errors=True)
+    write_phantoms(folder, int(n), tuple(how['size']), seed=cseed, workers=None if n >= 100 else 1, progress=False, **(how.get('scene') or {}))
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')                           # phantoms are complete: nothing is left out
+        items = good_items(folder, ('image', 'points'))
+    return items, {'phantoms': int(n), 'seed': cseed, 'size': how['size'], 'scene': how.get('scene') or {}}
 
 def _init_from(init, S:dict):
     "A model folder to start from (checked against its manifest, then loaded), the settings made to fit its learners (their architectures, the U-Net's last cross, the Good/Bad input; no warm-up), and its record."
@@ -237,6 +211,33 @@ def _start_from(learn, src):
     learn.crl_uls = dataclasses.replace(learn.crl_uls, weights='init')
     return learn
 
+WEIGHTS = ('best', 'imagenet', 'domain', 'none')
+
+def _domain_stages(S:dict) -> set:
+    "The stages that have in-domain weights to start from: the landmark ResNet takes the trained U-Net's encoder when their architectures match."
+    return {'landmarks'} if S['landmarks']['arch'] == S['segmentation']['arch'] else set()
+
+def _starts(S:dict, weights:str, from_folder:bool) -> dict:
+    "Each stage's start, 'imagenet', 'domain', 'random' or (from a model folder) 'init', and one warning line when ImageNet weights were wanted and cannot be had."
+    if weights not in WEIGHTS: raise ValueError(f"weights must be one of {', '.join(WEIGHTS)}, got {weights!r}")
+    if from_folder: return dict.fromkeys(STAGES, 'init')
+    dom, out = _domain_stages(S), {}
+    for st in STAGES:
+        arch = S[st]['arch']
+        net = weights in ('best', 'imagenet') and imagenet_weights(arch) is not None       # cached, else downloaded when online
+        if weights == 'imagenet' and not net: raise ValueError(f"weights 'imagenet': none for the {st} learner's {arch} ({why_no_imagenet(arch)})")
+        out[st] = 'imagenet' if net else 'domain' if weights in ('best', 'domain') and st in dom else 'random'
+    if weights == 'best' and any(v != 'imagenet' for v in out.values()):
+        why = '; '.join(sorted({f"{S[st]['arch']}: {why_no_imagenet(S[st]['arch'])}" for st, v in out.items() if v != 'imagenet'}))
+        warnings.warn(f"no ImageNet weights ({why}): " + ', '.join(f"{st} starts from {v} weights" for st, v in out.items()))
+    return out
+
+def _domain_start(learn, seg):
+    "Start a learner's body from the trained U-Net's encoder (the same torchvision ResNet), and record it."
+    learn.model[0].load_state_dict(seg.model[0].state_dict())
+    learn.crl_uls = dataclasses.replace(learn.crl_uls, weights='domain', extra={**learn.crl_uls.extra, 'domain_from': 'the U-Net encoder'})
+    return learn
+
 def train_models(dataset, # a data set folder with images, masks and crown/rump annotations
                  out, # the model folder to write
                  preset:str='demo', # a key of `PRESETS`
@@ -249,6 +250,8 @@ def train_models(dataset, # a data set folder with images, masks and crown/rump 
                  keep:tuple=(), # stages taken from `init` unchanged (not trained), for example ('quality', 'landmarks')
                  adapt=None, # a data set folder of the new scanner's images (no labels needed): the U-Net's BatchNorm statistics are re-estimated on them, trained or kept
                  mix=None, # a labelled data set folder trained on beside `dataset`'s training items, never held out (rehearsal: phantoms like those `init` learnt from)
+                 weights:str='best', # where learners start: 'imagenet', 'domain' (in-domain weights where a stage has them, else random), 'none' (random), or 'best' of these available
+                 calibration:int|None=None, # extra phantoms of the training set's kind to fit the acceptance model on (None: the preset's `n_calib`; 0: none)
                 ) -> dict:
     "Train segmentation, quality and landmarks on one data set, and fit the acceptance model; write the model folder (under `torchrun` or `accelerate launch`: in every process, rank 0 writing)."
     S = training_settings(preset, overrides)
@@ -262,6 +265,8 @@ def train_models(dataset, # a data set folder with images, masks and crown/rump 
     if ada is not None and len(ada) < 2: raise ValueError(f"adapt: {adapt} holds {len(ada)} readable images; BatchNorm statistics need at least 2")
     rehearse = good_items(mix, ('image', 'mask', 'points')) if mix is not None else None
     if init is not None: src, S, init_rec = _init_from(init, S); init_rec['kept'] = list(keep)
+    start = _starts(S, weights, src is not None)
+    if calibration is not None and calibration < 0: raise ValueError(f"calibration is a number of phantoms >= 0, got {calibration}")
     W = world_size(); P = per_process(S, W)           # S: what the manifest records; P: what each process trains with
     if src: P = {st: {**s, 'fine_tune': init_rec['frozen_epochs']} for st, s in P.items()}
     device = distributed_device(device)
@@ -283,7 +288,7 @@ def train_models(dataset, # a data set folder with images, masks and crown/rump 
     data_rec['train_items'] = int((~items.is_valid).sum())
     def learner(make, dls, st, *a, **kw):
         if device: dls.to(device)
-        learn = make(dls, *a, **({**kw, 'pretrained': False} if src else kw))    # from a model folder: no ImageNet weights needed
+        learn = make(dls, *a, pretrained=start[st] == 'imagenet', **kw)   # from a model folder: its weights, below
         return _start_from(learn, src[st]) if src else learn
     def kept(st):                                      # a learner of the init folder, as it is
         was = json.loads((Path(init)/MANIFEST).read_text())['models'].get(st, {})    # verified by `_init_from` already
@@ -295,6 +300,7 @@ def train_models(dataset, # a data set folder with images, masks and crown/rump 
         s, t0 = P[st], t0 or time.time()
         _fit(learn, st, s, progress, cbs)
         info[st] = {'arch': learn.crl_uls.arch, 'weights': learn.crl_uls.weights, **S[st], 'bs_per_process': s['bs'],
+                    **({'domain_from': learn.crl_uls.extra['domain_from']} if 'domain_from' in learn.crl_uls.extra else {}),
                     'train_seconds': round(time.time() - t0, 1), 'valid': _valid_metrics(learn)}
         learn.crl_uls.extra['valid'] = info[st]['valid']      # the learner carries its validation figures (the pipeline reads the quality's)
         if rank == 0: learn.export(out/f'{st}.pkl')
@@ -317,7 +323,7 @@ def train_models(dataset, # a data set folder with images, masks and crown/rump 
     if 'quality' in keep: unet = None
     elif src:         # the folder's U-Net never saw these images: its outputs on them are honest candidates, no cross-fitting needed
         unet = {i: [('unet', m)] for i, m in zip(tr.id, predict_masks(src['segmentation'], [read_item_image(r) for r in tr.to_dict('records')], s['bs']))}
-    else: unet = _oof_masks(items, s, q['folds'], q['fold_epochs'], seed, progress, device)
+    else: unet = _oof_masks(items, s, q['folds'], q['fold_epochs'], seed, progress, device, start['segmentation'] == 'imagenet')
     def candidates():                                  # written by rank 0 first (fastai's rank0_first); the others read its table
         table = out/'_candidates'/'candidates.csv'
         if table.exists(): return pd.read_csv(table)
@@ -330,7 +336,8 @@ def train_models(dataset, # a data set folder with images, masks and crown/rump 
     else:
         cands = rank0_first(candidates) if W > 1 else candidates()
         t_cross = time.time() - t0
-        ql = learner(quality_learner, quality_dls(cands, size=q['size'], bs=q['bs'], seed=seed, input=q['input'], us_aug=q['us_aug']), 'quality', arch=q['arch'], input=q['input'])
+        ql = learner(quality_learner, quality_dls(cands, size=q['size'], bs=q['bs'], seed=seed, input=q['input'], us_aug=q['us_aug'], view=q['view'], pad=q['pad']),
+                     'quality', arch=q['arch'], input=q['input'], view=q['view'], pad=q['pad'])
         fit(ql, 'quality')
         info['quality'].update(candidates={k: int(v) for k, v in cands.kind.value_counts().items()},
                                candidates_good={k: int(v) for k, v in cands[cands.quality == 'good'].kind.value_counts().items()},
@@ -339,7 +346,9 @@ def train_models(dataset, # a data set folder with images, masks and crown/rump 
     l = P['landmarks']
     if 'landmarks' in keep: lm = kept('landmarks')
     else:
-        lm = learner(landmark_learner, landmark_dls(items, size=l['size'], bs=l['bs'], seed=seed, us_aug=l['us_aug']), 'landmarks', arch=l['arch'])
+        lm = learner(landmark_learner, landmark_dls(items, size=l['size'], bs=l['bs'], seed=seed, us_aug=l['us_aug'], input=l['input'], view=l['view'], pad=l['pad']),
+                     'landmarks', arch=l['arch'], input=l['input'], view=l['view'], pad=l['pad'])
+        if start['landmarks'] == 'domain': _domain_start(lm, seg)       # the trained U-Net's encoder: the same ResNet
         fit(lm, 'landmarks')
     if rank:                                           # what is left is rank 0's: figures, the acceptance model, the manifest
         distrib_barrier()
@@ -349,15 +358,19 @@ def train_models(dataset, # a data set folder with images, masks and crown/rump 
         e = landmark_errors(pred, va[['crown_x', 'crown_y', 'rump_x', 'rump_y']].to_numpy(float).reshape(-1, 2, 2), va.mm_per_px)
         info['landmarks']['valid'].update({f'median_abs_{c}': round(float(e[c].abs().median()), 3)
                                            for c in ('crown_err_mm', 'rump_err_mm', 'crl_err_mm', 'ga_err_days')})
-    # 4. the acceptance model, on the held-out items through the whole pipeline
-    acc, held = _fit_acceptance(seg, ql, lm, va, s['bs'])
+    # 4. the acceptance model, on the held-out items and the calibration phantoms through the whole pipeline
+    n_cal = S['data'].get('n_calib', 0) if calibration is None else calibration
+    cal, cal_rec = _calibration_set(dataset, out, n_cal, seed) if not set(keep) == set(STAGES) else (None, 'every learner kept')
+    acc, held = _fit_acceptance(seg, ql, lm, va if cal is None else pd.concat([va, cal.assign(id='cal-' + cal.id)], ignore_index=True), s['bs'])
     acc.save(out)
-    shutil.rmtree(out/'_candidates', ignore_errors=True)
+    shutil.rmtree(out/'_candidates', ignore_errors=True); shutil.rmtree(out/'_calibration', ignore_errors=True)
     man = write_manifest(out, {'device': run_device(), 'threads': threads, 'seed': seed, 'preset': preset,
                                 'world_size': W, 'backend': _backend(), 'init': init_rec,
                                 'overrides': overrides or {}, 'train_seconds': round(time.time() - t_all, 1),
                                 'training_data': data_rec,
-                                'held_out': held, 'acceptance_fit': {'kind': acc.kind, 'threshold': acc.threshold, **acc.fit_info},
+                                'held_out': held, 'weights': weights,
+                                'acceptance_fit': {'kind': acc.kind, 'threshold': acc.threshold, 'held_out_items': len(va),
+                                                   'calibration': cal_rec if cal is not None else {'phantoms': 0, 'why': cal_rec}, **acc.fit_info},
                                 'models': info})
     distrib_barrier()                                  # the other processes return once the folder is complete
     return man
@@ -385,5 +398,5 @@ def example_models(preset:str='tiny', # a key of `PRESETS`
         if not (root/'models'/MANIFEST).exists():
             D = training_settings(preset)['data']
             write_phantoms(root/'data', D['n_train'], D['render'], seed=1, workers=1, progress=False)
-            train_models(root/'data', root/'models', preset, seed=seed, progress=False)
+            train_models(root/'data', root/'models', preset, seed=seed, progress=False, weights='domain')   # the same on every machine
     return root/'models'

@@ -9,6 +9,8 @@ ROOT = Path(__file__).resolve().parent.parent
 from crl_uls.core import free_cores, set_threads
 os.environ.setdefault('CRL_ULS_THREADS', str(free_cores()))
 set_threads()
+# No test needs the network: ImageNet weights come only from the torch cache (a test that loads them writes its own file).
+os.environ.setdefault('CRL_ULS_OFFLINE', '1')
 
 @pytest.fixture(scope='session')
 def root(): return ROOT

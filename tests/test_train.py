@@ -6,7 +6,7 @@ def test_train_with_a_preset_after_every_stage_module_was_imported(tmp_path, cap
     "Stage modules imported first (as a notebook or a script would) do not freeze the settings: the preset is read at train time."
     import crl_uls.learners, crl_uls.segmentation, crl_uls.quality, crl_uls.landmarks, crl_uls.pipeline, crl_uls.train  # noqa: F401
     from crl_uls.cli import main
-    from crl_uls.train import PRESETS
+    from crl_uls.presets import PRESETS
     from crl_uls.phantom import write_phantoms
     write_phantoms(tmp_path/'data', 40, 64, seed=2, workers=1, progress=False)
     code = main(['train', str(tmp_path/'data'), '--out', str(tmp_path/'m'), '--preset', 'tiny', '--epochs', 'landmarks=2', '--bs', 'quality=4',
@@ -198,10 +198,10 @@ def test_fine_tune_rehearses_a_mixed_in_data_set(tmp_path, tiny_models, capsys, 
     assert 'held-out items would be trained on' in capsys.readouterr().err
 
 def test_robustness_tool_will_not_reuse_a_stale_work_folder(tmp_path, tiny_models):
-    "tools/robustness.py reuses what an earlier run trained or wrote only if the preset still gives it: a changed preset stops the run."
+    "study/robustness/robustness.py reuses what an earlier run trained or wrote only if the preset still gives it: a changed preset stops the run."
     import sys, pytest
     from pathlib import Path
-    sys.path.insert(0, str(Path(__file__).parents[1]/'tools'))
+    sys.path.insert(0, str(Path(__file__).parents[1]/'study'/'robustness'))
     import robustness
     man = json.loads((tiny_models/'manifest.json').read_text())
     robustness.stale(man, tiny_models, 'tiny')                     # as the preset trains it: reused
@@ -211,3 +211,58 @@ def test_robustness_tool_will_not_reuse_a_stale_work_folder(tmp_path, tiny_model
     robustness.data(tmp_path/'ph', 3, 64, 1)
     assert robustness.data(tmp_path/'ph', 3, 64, 1) == tmp_path/'ph'   # the same count: reused as written
     with pytest.raises(SystemExit, match='holds 3 phantoms, not 5'): robustness.data(tmp_path/'ph', 5, 64, 1)
+
+def _imagenet_file(torch_home, arch='resnet18'):
+    "A weights file where torchvision keeps `arch`'s ImageNet weights, in a torch cache of the test's own (half precision: small)."
+    import torch, torchvision.models as tvm
+    from crl_uls.learners import cached_weights
+    os.environ['TORCH_HOME'] = str(torch_home)
+    torch.manual_seed(0)
+    sd = {k: v.half() if v.is_floating_point() else v for k, v in getattr(tvm, arch)().state_dict().items()}
+    url = getattr(tvm, {'resnet18': 'ResNet18_Weights'}[arch]).IMAGENET1K_V1.url
+    p = torch_home/'hub'/'checkpoints'/url.rsplit('/', 1)[-1]
+    p.parent.mkdir(parents=True, exist_ok=True); torch.save(sd, p)
+    assert cached_weights(arch) == p
+    return sd
+
+def test_learners_start_from_imagenet_weights_in_the_torch_cache(tmp_path, monkeypatch):
+    "`pretrained=True` loads torchvision's file from the torch cache into the learner's body (fastai's way); `crl-uls train --weights imagenet` records it."
+    import torch
+    from conftest import cli
+    from crl_uls.data import sample_path
+    from crl_uls.learners import landmark_dls, _UNAVAILABLE
+    from crl_uls.landmarks import landmark_learner
+    from crl_uls.phantom import write_phantoms
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path/'torch'))
+    sd = _imagenet_file(tmp_path/'torch')
+    _UNAVAILABLE.clear()
+    l = landmark_learner(landmark_dls(sample_path(), size=32, bs=2, num_workers=0), arch='resnet18', pretrained=True)
+    assert torch.equal(l.model[0][0].weight.detach(), sd['conv1.weight'].float())          # the file's first convolution
+    assert l.crl_uls.weights == 'imagenet'
+    write_phantoms(tmp_path/'data', 24, 64, seed=4, workers=1, progress=False)
+    r = cli('train', tmp_path/'data', '--out', tmp_path/'m', '--preset', 'tiny', '--weights', 'imagenet', '--set', 'arch=resnet18',
+            '--epochs', '1', '--set', 'quality.fold_epochs=1', '--calibration', '0', '--quiet')
+    assert r.returncode == 0, r.stderr[-2000:]
+    man = json.loads((tmp_path/'m'/'manifest.json').read_text())
+    assert [man['models'][st]['weights'] for st in ('segmentation', 'quality', 'landmarks')] == ['imagenet'] * 3
+    assert man['weights'] == 'imagenet'
+
+def test_offline_learners_fall_back_to_in_domain_then_random_weights(tmp_path, monkeypatch):
+    "Without ImageNet weights, the default start says so in one line and falls back: the landmark ResNet34 from the trained U-Net's encoder, the others random; `--weights imagenet` is refused."
+    from conftest import cli
+    from crl_uls.learners import _UNAVAILABLE
+    from crl_uls.phantom import write_phantoms
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path/'empty'))
+    monkeypatch.setenv('CRL_ULS_OFFLINE', '1')
+    _UNAVAILABLE.clear()
+    write_phantoms(tmp_path/'data', 24, 64, seed=4, workers=1, progress=False)
+    r = cli('train', tmp_path/'data', '--out', tmp_path/'m', '--preset', 'tiny', '--epochs', '1', '--set', 'quality.fold_epochs=1',
+            '--calibration', '0', '--quiet')
+    assert r.returncode == 0, r.stderr[-2000:]
+    man = json.loads((tmp_path/'m'/'manifest.json').read_text())
+    assert [man['models'][st]['weights'] for st in ('segmentation', 'quality', 'landmarks')] == ['random', 'random', 'domain']
+    assert man['models']['landmarks']['domain_from'] == 'the U-Net encoder' and man['weights'] == 'best'
+    lines = [l for l in r.stderr.splitlines() if 'no ImageNet weights' in l]
+    assert len(lines) == 1 and 'CRL_ULS_OFFLINE is set' in lines[0] and 'landmarks starts from domain weights' in lines[0], r.stderr[-2000:]
+    r = cli('train', tmp_path/'data', '--out', tmp_path/'n', '--preset', 'tiny', '--weights', 'imagenet', '--quiet')
+    assert r.returncode == 2 and "weights 'imagenet': none for the segmentation learner's resnet34 (CRL_ULS_OFFLINE is set)" in r.stderr, r.stderr
