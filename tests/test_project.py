@@ -129,3 +129,66 @@ def test_one_home_for_each_formula():
         if rel in owners or p.name == '_modidx.py': continue
         found += [(rel, what) for what, pat in patterns.items() if re.search(pat, p.read_text())]
     assert not found, found
+
+def _echo_off_cells():
+    "The source of index.ipynb's cells that put a record's figures in the README (`#| echo: false`)."
+    cells = json.loads((ROOT/'nbs'/'index.ipynb').read_text())['cells']
+    return [''.join(c['source']) for c in cells if c['cell_type'] == 'code' and '#| echo: false' in ''.join(c['source'])[:40]]
+
+def test_readme_figures_come_from_their_records():
+    "Each README figure block is what its cell makes from the committed record now: a record changed without the README fails."
+    import ast, contextlib
+    cells = _echo_off_cells()
+    assert len(cells) >= 2                                              # the demo's figures and the results table
+    readme, seen, ns = (ROOT/'README.md').read_text(), [], {}
+    with contextlib.chdir(ROOT/'nbs'):
+        for src in cells:
+            tree = ast.parse(src)
+            *body, last = tree.body                                     # the cell's last expression is its output: a Markdown
+            exec(compile(ast.Module(body, []), 'index.ipynb', 'exec'), ns)
+            seen.append(eval(compile(ast.Expression(last.value), 'index.ipynb', 'eval'), ns).data)
+    for text in seen: assert text.strip() in readme, text[:300]
+    assert any('study/demo/demo.json' in t for t in seen) and any('study/cpu/summary.json' in t for t in seen)
+
+def test_demo_help_takes_its_defaults_from_the_preset():
+    from crl_uls.cli import make_parser
+    from crl_uls.presets import PRESETS
+    demo = make_parser()._subparsers._group_actions[0].choices['demo']
+    text = ' '.join(demo.format_help().split())
+    D = PRESETS['demo']['data']
+    assert f"the preset's n_train, {D['n_train']} for demo" in text and f"the preset's n_test, {D['n_test']} for demo" in text, text
+
+def test_the_repository_has_a_licence_and_a_citation():
+    "settings.ini says Apache-2.0: the licence text is there, and the citation file names this project and the paper it re-creates."
+    licence, cff = (ROOT/'LICENSE').read_text(), (ROOT/'CITATION.cff').read_text()
+    assert 'Apache License' in licence and 'Version 2.0, January 2004' in licence
+    assert 'cff-version:' in cff and 'license: Apache-2.0' in cff and 'doi: 10.1007/978-3-031-24801-6_17' in cff
+
+def test_every_record_a_document_links_exists():
+    "Paths under study/ named in the README, the guide, data/README.md and the notebooks' prose are in the repository (and not ignored)."
+    import re
+    texts = {'README.md': (ROOT/'README.md').read_text(), 'data/README.md': (ROOT/'data'/'README.md').read_text()}
+    for nb in (ROOT/'nbs').glob('*.ipynb'):
+        texts[nb.name] = '\n'.join(''.join(c['source']) for c in json.loads(nb.read_text())['cells'] if c['cell_type'] == 'markdown')
+    missing = {}
+    for name, t in texts.items():
+        for p in set(re.findall(r"(?:\.\./)?(study/[\w./-]+\w)", t)):
+            if not (ROOT/p).exists() or run('git', 'check-ignore', '-q', p).returncode == 0: missing.setdefault(name, []).append(p)
+    assert not missing, missing
+
+def test_chapters_and_guides_name_no_commit_outside_a_provenance_line():
+    import re
+    commit = re.compile(r"\b(?=[0-9a-f]*[a-f])(?=[0-9a-f]*[0-9])[0-9a-f]{7,40}\b")
+    found = {}
+    for nb in (ROOT/'nbs').glob('*.ipynb'):
+        md = '\n'.join(''.join(c['source']) for c in json.loads(nb.read_text())['cells'] if c['cell_type'] == 'markdown')
+        bad = [l for l in md.splitlines() if commit.search(l) and not l.startswith('*Provenance:*')]
+        if bad: found[nb.name] = bad[:3]
+    bad = [l for l in (ROOT/'README.md').read_text().splitlines() if commit.search(l) and 'Provenance' not in l]
+    if bad: found['README.md'] = bad[:3]
+    assert not found, found
+
+def test_readme_and_training_chapter_stay_short():
+    assert len((ROOT/'README.md').read_text()) <= 10_000
+    cells = json.loads((ROOT/'nbs'/'09_train.ipynb').read_text())['cells']
+    assert sum(len(''.join(c['source'])) for c in cells if c['cell_type'] == 'markdown') <= 12_000
