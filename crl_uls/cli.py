@@ -112,7 +112,7 @@ def _predict(args) -> int:
     from pathlib import Path
     from crl_uls.pipeline import ROW_COLS, expand_inputs, load_input
     from crl_uls.core import check_spacing
-    from crl_uls.data import read_spacing_csv, DataError
+    from crl_uls.data import read_spacing_csv, safe_cell, DataError
     if args.mm_per_px is not None:
         try: check_spacing(args.mm_per_px)
         except ValueError as err: raise UsageError(str(err)) from None
@@ -127,13 +127,13 @@ def _predict(args) -> int:
         out = None
         if args.out:
             Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-            f = st.enter_context(open(args.out, 'w', newline=''))
+            f = st.enter_context(open(args.out, 'w', newline='', errors='surrogateescape'))    # a file name that is not UTF-8 kept byte for byte
             out = csv.DictWriter(f, ROW_COLS); out.writeheader()
         for m in pipe.predict_many(files, args.mm_per_px, progress=not args.quiet, spacing=table, workers=args.workers):
             n += 1; failed += not m.ok
             nosp += m.ok and m.mm_per_px is None; nocrl += m.ok and m.crown is None; accepted += m.ok and m.accepted
             row = m.row()
-            if out: out.writerow(row); f.flush()
+            if out: out.writerow({k: safe_cell(v) for k, v in row.items()}); f.flush()
             if args.json: print(json.dumps(row), flush=True)
             elif not args.out:
                 print(f"{m.path}: " + (f"ERROR {m.error}" if not m.ok else
@@ -246,12 +246,13 @@ def run_demo(out, # folder for everything the demo writes
     import json
     from datetime import datetime, timezone
     from crl_uls.pipeline import versions
+    from crl_uls.data import write_file
     man = json.loads((out/'models'/'manifest.json').read_text())
     record = {'command': f"crl-uls demo --out {out} --preset {preset}", 'preset': preset, 'n_train': n_train, 'n_test': n_test,
               'seed': seed, 'seconds': round(dt, 1), 'train_seconds': man['train_seconds'], 'device': run_device(),
               'threads': man['threads'], 'created': datetime.now(timezone.utc).isoformat(timespec='seconds'),
               'versions': versions(), 'summary': {k: v for k, v in summary.items() if k != 'by'}}
-    (out/'demo.json').write_text(json.dumps(record, indent=1, default=float))    # the record of this run: figures, time, machine
+    write_file(out/'demo.json', json.dumps(record, indent=1, default=float))    # the record of this run: figures, time, machine
     return summary, table, dt
 
 def _demo(args) -> int:
@@ -483,6 +484,8 @@ def make_parser() -> argparse.ArgumentParser:
 def main(argv:list[str]|None=None, # arguments (default: the command line)
         ) -> int:
     "Entry point of the `crl-uls` console script; returns the exit status."
+    for stream in (sys.stdout, sys.stderr):      # a file name that is not UTF-8 is printed escaped, never a crash
+        if hasattr(stream, 'reconfigure'): stream.reconfigure(errors='backslashreplace')
     p = make_parser()
     args = p.parse_args(argv)
     if not getattr(args, 'run', None):

@@ -14,8 +14,9 @@ import numpy as np
 warnings.filterwarnings('ignore', message=r'`torch.jit.script` is deprecated', category=FutureWarning)
 
 # %% auto #0
-__all__ = ['Point', 'check_spacing', 'Landmarks', 'seed_everything', 'usable_cores', 'busy_elsewhere', 'free_cores',
-           'set_threads', 'show_progress', 'run_device', 'torch_device', 'ordered_map', 'release_memory']
+__all__ = ['PLAUSIBLE_MM_PER_PX', 'Point', 'check_spacing', 'spacing_note', 'Landmarks', 'seed_everything', 'usable_cores',
+           'busy_elsewhere', 'free_cores', 'set_threads', 'show_progress', 'run_device', 'torch_device', 'ordered_map',
+           'release_memory']
 
 # %% ../nbs/00_core.ipynb #f66cb530
 class Point(NamedTuple):
@@ -43,6 +44,15 @@ def check_spacing(mm_per_px) -> tuple[float, float]:
         raise ValueError(f"mm_per_px must be finite and > 0, got {mm_per_px!r}")
     dx, dy = (vals[0], vals[0]) if len(vals) == 1 else vals
     return float(dx), float(dy)
+
+PLAUSIBLE_MM_PER_PX = (0.01, 2.0)     # a first-trimester scan's pixel spacing lies well inside this range
+
+def spacing_note(mm_per_px) -> str|None:
+    "A warning when a valid spacing is implausible for an ultrasound image (a unit slip: cm or µm for mm), else None."
+    lo, hi = PLAUSIBLE_MM_PER_PX
+    off = [v for v in check_spacing(mm_per_px) if not lo <= v <= hi]
+    return (f"spacing {off[0]:g} mm per pixel is outside the plausible {lo:g}–{hi:g} mm: check its unit; the CRL and age "
+            "are computed with it as given") if off else None
 
 # %% ../nbs/00_core.ipynb #226b98c7
 @dataclass(frozen=True)

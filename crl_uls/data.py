@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_data.ipynb #754bcb87
 from __future__ import annotations
-import json
+import json, warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -13,11 +13,12 @@ from .core import Point, check_spacing, show_progress
 from .biometry import crl_px
 
 # %% auto #0
-__all__ = ['LAYOUT', 'META_CSV', 'COLOURS', 'IMAGE_EXTS', 'FETUS_LABELS', 'LANDMARK_COLS', 'dataset_dirs', 'write_png',
-           'labelme_dict', 'write_labelme', 'draw_calipers', 'overlay', 'DataError', 'to_grey8', 'is_dicom',
-           'read_image', 'read_mask', 'Annotation', 'outline_mask', 'read_labelme', 'annotation_image',
-           'read_landmarks_csv', 'write_landmarks_csv', 'DicomImage', 'read_dicom', 'write_dicom', 'scan_dataset',
-           'check_dataset', 'good_items', 'read_spacing_csv', 'spacing_of', 'sample_path', 'assign_split']
+__all__ = ['LAYOUT', 'META_CSV', 'CSV_FORMULA', 'COLOURS', 'IMAGE_EXTS', 'FETUS_LABELS', 'LANDMARK_COLS', 'dataset_dirs',
+           'write_file', 'write_png', 'safe_cell', 'write_table', 'read_table', 'labelme_dict', 'write_labelme',
+           'draw_calipers', 'overlay', 'DataError', 'to_grey8', 'is_dicom', 'read_image', 'read_mask', 'Annotation',
+           'outline_mask', 'read_labelme', 'annotation_image', 'read_landmarks_csv', 'write_landmarks_csv',
+           'DicomImage', 'read_dicom', 'write_dicom', 'scan_dataset', 'check_dataset', 'good_items', 'read_spacing_csv',
+           'spacing_of', 'sample_path', 'assign_split']
 
 # %% ../nbs/02_data.ipynb #0ad99d27
 LAYOUT = {'images': 'images', 'masks': 'masks', 'parts': 'parts', 'annotations': 'annotations'}
@@ -34,16 +35,47 @@ def dataset_dirs(root, # the dataset's folder
     return dirs
 
 # %% ../nbs/02_data.ipynb #9e572ea2
+def write_file(path, # where to write
+               data:str|bytes, # the whole content (text is written as UTF-8, a file name that is not UTF-8 kept byte for byte)
+              ) -> Path:
+    "Write a file whole or not at all: into a temporary file beside it, then renamed over it (a reader never sees half a file)."
+    import os
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(data, str): data = data.encode('utf-8', 'surrogateescape')
+    tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
+    try:
+        tmp.write_bytes(data); os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True); raise
+    return path
+
 def write_png(path, # where to write
               img:np.ndarray, # 8-bit grey (H, W) or colour (H, W, 3) image
              ) -> Path:
-    "Write an 8-bit image as PNG, refusing other types; return the path."
+    "Write an 8-bit image as PNG, refusing other types; return the path (any file name: encoded here, written by Python)."
     img, path = np.asarray(img), Path(path)
     if img.dtype != np.uint8 or img.ndim not in (2, 3):
         raise ValueError(f"{path.name}: expected an 8-bit (H, W) or (H, W, 3) image, got {img.dtype} {img.shape}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(path), img): raise OSError(f"could not write {path}")
-    return path
+    ok, buf = cv2.imencode('.png', img)      # OpenCV never sees the path: it crashes on names that are not UTF-8
+    if not ok: raise OSError(f"could not encode {path.name} as PNG")
+    return write_file(path, buf.tobytes())
+
+CSV_FORMULA = ('=', '+', '-', '@', '\t', '\r')
+
+def safe_cell(v):
+    "A text cell a spreadsheet will not run: one that starts like a formula gets a leading apostrophe (OWASP's advice)."
+    return "'" + v if isinstance(v, str) and v.startswith(CSV_FORMULA) else v
+
+def write_table(df, # the table
+                path, # the CSV to write
+               ) -> Path:
+    "Write a DataFrame as CSV, whole or not at all (`write_file`): formula-like text neutralised, any file name in it kept byte for byte."
+    return write_file(path, df.map(safe_cell).to_csv(index=False))
+
+def read_table(path, **kw):
+    "Read a CSV that `write_table` (or another tool) wrote, file names that are not UTF-8 included."
+    import pandas as pd
+    return pd.read_csv(path, encoding_errors='surrogateescape', **kw)
 
 # %% ../nbs/02_data.ipynb #88aaa36f
 def labelme_dict(crown, # crown (x, y), pixels
@@ -71,10 +103,7 @@ def write_labelme(path, # the .json file to write
                   outline=None, # optional fetus outline (n, 2), pixels: a polygon labelled 'fetus'
                  ) -> Path:
     "Write crown and rump (and the fetus outline) as a labelme JSON file; return the path."
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(labelme_dict(crown, rump, image_path, size, outline=outline), indent=2) + '\n')
-    return path
+    return write_file(path, json.dumps(labelme_dict(crown, rump, image_path, size, outline=outline), indent=2) + '\n')
 
 # %% ../nbs/02_data.ipynb #e35904fd
 COLOURS = dict(outline=(60, 220, 60), crown=(240, 50, 50), rump=(60, 120, 255), line=(250, 220, 40))   # RGB
@@ -128,7 +157,7 @@ def to_grey8(img:np.ndarray, # image as read: (H, W), (H, W, 3) or (H, W, 4), an
              order:str='bgr', # channel order of a colour image: 'bgr' (OpenCV) or 'rgb' (DICOM, PIL)
              max_value:float|None=None, # the value that maps to 255 (default: by type; 65535 for 16-bit)
             ) -> np.ndarray:
-    "Any image as 8-bit grey: alpha dropped, colour turned to luminance, 16-bit and float rescaled."
+    "Any image as 8-bit grey: alpha dropped, colour turned to luminance, 16-bit (by the depth its values use) and float rescaled."
     a = np.asarray(img)
     if a.ndim == 3 and a.shape[2] == 1: a = a[..., 0]
     if a.ndim == 3 and a.shape[2] == 4: a = a[..., :3]
@@ -136,17 +165,20 @@ def to_grey8(img:np.ndarray, # image as read: (H, W), (H, W, 3) or (H, W, 4), an
         raise DataError(f"not an image: shape {a.shape}")
     if a.dtype != np.uint8:
         if max_value is None:
-            max_value = (np.iinfo(a.dtype).max if np.issubdtype(a.dtype, np.integer) and a.max(initial=0) > 255
-                         else 255.0 if a.max(initial=0) > 1 or np.issubdtype(a.dtype, np.integer) else 1.0)
+            top = a.max(initial=0)      # 10-, 12- or 14-bit data in a 16-bit file: its own depth, not 65535 (nearly black)
+            max_value = (2 ** next(b for b in (10, 12, 14, 16, 32, 64) if top < 2 ** b) - 1 if np.issubdtype(a.dtype, np.integer) and top > 255
+                         else 255.0 if top > 1 or np.issubdtype(a.dtype, np.integer) else 1.0)
         a = np.clip(np.rint(a.astype(np.float32) * (255.0 / float(max_value))), 0, 255).astype(np.uint8)
     if a.ndim == 3: a = cv2.cvtColor(a, cv2.COLOR_BGR2GRAY if order == 'bgr' else cv2.COLOR_RGB2GRAY)
     return np.ascontiguousarray(a)
 
 def _imread(p:Path):
-    "cv2.imread, unchanged depth and channels, without OpenCV's own log lines for a broken file (we raise instead)."
+    "Decode an image file from its bytes, unchanged depth and channels, without OpenCV's own log lines for a broken file (we raise instead)."
+    buf = np.fromfile(p, np.uint8)      # OpenCV is never given the path: its imread crashes on a name that is not UTF-8
     log = cv2.utils.logging
     level = log.getLogLevel(); log.setLogLevel(log.LOG_LEVEL_SILENT)
-    try: return cv2.imread(str(p), cv2.IMREAD_UNCHANGED)
+    try: return cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    except cv2.error: return None
     finally: log.setLogLevel(level)
 
 def is_dicom(path:Path) -> bool:
@@ -264,7 +296,7 @@ def read_landmarks_csv(path, # CSV with at least id, crown_x, crown_y, rump_x, r
     "Read a landmarks CSV as a DataFrame indexed by id (str), checking columns and numbers."
     import pandas as pd
     p = _check_file(path)
-    try: df = pd.read_csv(p, dtype={'id': str})
+    try: df = read_table(p, dtype={'id': str})
     except Exception as e: raise DataError(f"{p}: not a readable CSV ({e})") from None
     missing = [c for c in LANDMARK_COLS[:5] if c not in df.columns]
     if missing: raise DataError(f"{p}: missing column(s) {', '.join(missing)}")
@@ -279,8 +311,7 @@ def write_landmarks_csv(path, # the CSV to write
     "Write the landmark columns of a DataFrame as CSV."
     missing = [c for c in LANDMARK_COLS if c not in df.columns]
     if missing: raise ValueError(f"missing column(s) {', '.join(missing)}")
-    df[LANDMARK_COLS].to_csv(path, index=False)
-    return Path(path)
+    return write_table(df[LANDMARK_COLS], path)
 
 # %% ../nbs/02_data.ipynb #2a213e39
 @dataclass
@@ -301,10 +332,13 @@ def _region_spacing(ds, rows, cols):
         x0, y0 = r.get('RegionLocationMinX0', 0), r.get('RegionLocationMinY0', 0)
         x1, y1 = r.get('RegionLocationMaxX1', cols - 1), r.get('RegionLocationMaxY1', rows - 1)
         centre = x0 <= cols / 2 <= x1 and y0 <= rows / 2 <= y1
-        found.append((centre, (x1 - x0) * (y1 - y0), abs(dx), abs(dy)))
+        found.append((centre, (x1 - x0) * (y1 - y0), dx, dy))
     if not found: return None
     _, _, dx, dy = max(found)
-    return dx, dy
+    if dx < 0 or dy < 0:
+        warnings.warn(f"{getattr(ds, 'filename', None) or 'DICOM'}: negative PhysicalDelta ({dx / 10:g}, {dy / 10:g} cm) in the ultrasound "
+                      "region: its size taken as the spacing; check the scanner's export")
+    return abs(dx), abs(dy)
 
 _DECODERS = 'pip install pylibjpeg pylibjpeg-libjpeg pylibjpeg-openjpeg (or python-gdcm)'
 
@@ -400,7 +434,7 @@ def _meta(root:Path):
     import pandas as pd
     p = root/META_CSV
     if not p.exists(): return None
-    try: return pd.read_csv(p, dtype={'id': str})
+    try: return read_table(p, dtype={'id': str})
     except Exception as e: raise DataError(f"{p}: not a readable CSV ({e})") from None
 
 def scan_dataset(root, # the data set's folder
@@ -522,11 +556,13 @@ def read_spacing_csv(path, # CSV with a `path` or `id` column and `mm_per_px`
     "A spacing table {path, file name or id: mm per pixel} from a CSV, checking every value."
     import pandas as pd
     p = _check_file(path)
-    try: df = pd.read_csv(p, dtype=str)
+    try: df = read_table(p, dtype=str)
     except Exception as e: raise DataError(f"{p}: not a readable CSV ({e})") from None
     key = next((c for c in ('path', 'id') if c in df.columns), None)
     if key is None or 'mm_per_px' not in df.columns:
         raise DataError(f"{p}: a spacing table needs a 'path' or 'id' column and 'mm_per_px'; found {', '.join(df.columns)}")
+    dup = sorted(set(df[key][df[key].astype(str).str.strip().duplicated()].astype(str)))
+    if dup: raise DataError(f"{p}: {key} {', '.join(dup[:3])}{' and others' if len(dup) > 3 else ''} listed more than once: which spacing is meant?")
     out = {}
     for k, v in zip(df[key], df['mm_per_px']):
         try: out[str(k).strip()] = check_spacing(float(v))[0]

@@ -8,7 +8,7 @@ import json, math
 from pathlib import Path
 import numpy as np
 from .biometry import crl_px, crl_within_tolerance, ga_from_crl
-from .data import check_dataset, write_png
+from .data import check_dataset, write_file, write_png, write_table
 from .segmentation import dice
 from .landmarks import limits_of_agreement, plot_bland_altman
 from .pipeline import Pipeline, draw_overlay
@@ -229,8 +229,8 @@ def write_report(out, # folder to write
     import matplotlib.pyplot as plt, pandas as pd
     from crl_uls.learners import read_item_image
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    res.to_csv(out/'results.csv', index=False)
-    (out/'summary.json').write_text(json.dumps(summary, indent=1, default=float))
+    write_table(res, out/'results.csv')
+    write_file(out/'summary.json', json.dumps(summary, indent=1, default=float))
     errs = res.dropna(subset=['crl_mm']).rename(columns={'crl_mm': 'crl_pred_mm', 'true_crl_mm': 'crl_true_mm'})
     with plt.rc_context({'figure.max_open_warning': 0}):
         fig, axs = plt.subplots(1, 2, figsize=(11, 3.8), sharey=True)
@@ -244,7 +244,7 @@ def write_report(out, # folder to write
         axs[2].axhline(0, color='k', lw=1); axs[2].set(xlabel='true GA (days)', ylabel='GA error (days)', title='GA error (red: not accepted)')
         fig.tight_layout(); fig.savefig(out/'risk_coverage.png', dpi=90); plt.close(fig)
         for c, recs in summary.get('by', {}).items():
-            table = pd.DataFrame(recs); table.to_csv(out/f'by_{c}.csv', index=False)
+            table = pd.DataFrame(recs); write_table(table, out/f'by_{c}.csv')
             fig = plot_breakdown(table, c)[0].figure; fig.tight_layout(); fig.savefig(out/f'by_{c}.png', dpi=90); plt.close(fig)
         worst = res.assign(a=res.crl_err_mm.abs().fillna(np.inf)).sort_values('a', ascending=False).head(n_worst)
         if len(worst):

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np, cv2
 from .core import Point, show_progress
 from .biometry import crl_from_ga, ga_from_crl, crl_in_range, crl_mm, axis_angle, intergrowth_sd, IG_SIZE_GA_RANGE, OutOfRangeWarning
-from .data import dataset_dirs, write_png, write_labelme, overlay, META_CSV
+from .data import dataset_dirs, write_file, write_png, write_labelme, overlay, META_CSV
 
 # %% auto #0
 __all__ = ['FLEXIONS', 'ECHO', 'ATTEN', 'FEATURES', 'EXPOSURE', 'ACQUISITION', 'PHANTOM_JSON', 'Ellipse', 'Fetus', 'make_fetus',
@@ -772,5 +772,5 @@ def write_phantoms(out, # the data set's folder (created if missing)
                                    "call it under `if __name__ == '__main__':`, or pass workers=1") from None
     meta = pd.DataFrame(rows)
     meta.to_csv(out/META_CSV, index=False)
-    (out/PHANTOM_JSON).write_text(json.dumps({'n': int(n), 'size': list(size), 'seed': int(seed), 'scene': scene_kw}, indent=1, default=str))
+    write_file(out/PHANTOM_JSON, json.dumps({'n': int(n), 'size': list(size), 'seed': int(seed), 'scene': scene_kw}, indent=1, default=str))
     return meta

@@ -55,7 +55,7 @@ def test_synth_writes_a_dataset_and_is_reproducible(crl_uls, tmp_path):
         assert r.returncode == 0, r.stderr
     assert 'wrote 4 phantoms of 128x96 px' in r.stdout
     files = sorted(p.relative_to(a) for p in a.rglob('*') if p.is_file())
-    assert len(files) == 4*4 + 1 and (a/'meta.csv') in [a/f for f in files]
+    assert len(files) == 4*4 + 2 and {a/'meta.csv', a/'phantom.json'} <= {a/f for f in files}     # and how they were drawn (calibration sets)
     assert all((a/f).read_bytes() == (b/f).read_bytes() for f in files)
     header = (a/'meta.csv').read_text().splitlines()[0].split(',')
     assert header[:8] == ['id', 'mm_per_px', 'crl_mm', 'ga_days', 'crown_x', 'crown_y', 'rump_x', 'rump_y']

@@ -114,3 +114,69 @@ def test_very_large_image_is_measured_without_a_memory_blow_up(tiny_models, foun
     assert (w, h, mw, mh, err) == ('8000', '8000', '8000', '8000', 'None')
     assert crl_px != 'nan' and math.isclose(float(crl_mm), float(crl_px) * sp, rel_tol=1e-6)
     assert float(grew_mb) < 1024, f"peak memory grew by {grew_mb} MB"
+
+def test_a_file_name_that_is_not_utf8(tiny_models, found, tmp_path):
+    """A Latin-1 name (`caf\\xe9.png`, as an older system wrote it) among good images: every one measured, by the console
+    script (OpenCV's own reader crashed the process on it: a segmentation fault) and into CSV, labelme and overlay files."""
+    import os
+    from crl_uls.data import write_png
+    folder = tmp_path/'in'
+    for name in (b'a.png', b'caf\xe9.png', b'z.png'): write_png(folder/os.fsdecode(name), found.image)
+    sp = str(found.mm_per_px)
+    r = run(venv_tool('crl-uls'), 'predict', str(tiny_models), str(folder), '--mm-per-px', sp, '--quiet', '--points', 'geometric')
+    assert r.returncode == 0, (r.returncode, r.stderr)
+    lines = r.stdout.strip().splitlines()
+    assert len(lines) == 3 and not any('ERROR' in l for l in lines), lines
+    assert any(r'caf\udce9.png' in l for l in lines), lines                 # printed escaped, not a crash
+    out = tmp_path/'r.csv'
+    r = cli('predict', str(tiny_models), str(folder), '--mm-per-px', sp, '--out', str(out), '--quiet',
+            '--labelme', str(tmp_path/'lm'), '--overlays', str(tmp_path/'ov'), '--points', 'geometric')
+    assert r.returncode == 0, r.stderr
+    rows = list(csv.DictReader(open(out, newline='', errors='surrogateescape')))
+    assert [Path(x['path']).name for x in rows] == ['a.png', os.fsdecode(b'caf\xe9.png'), 'z.png']
+    assert not any(x['error'] for x in rows) and len({x['crl_mm'] for x in rows}) == 1 and rows[0]['crl_mm'], rows
+    assert b'caf\xe9.png' in out.read_bytes()                                # the name byte for byte, as the archive has it
+    assert sorted(os.listdir(os.fsencode(tmp_path/'lm'))) == [b'a.json', b'caf\xe9.json', b'z.json']
+    assert read_labelme(tmp_path/'lm'/os.fsdecode(b'caf\xe9.json')).image_path.name == os.fsdecode(b'caf\xe9.png')
+    assert len(os.listdir(tmp_path/'ov')) == 3
+
+def test_twelve_bit_data_in_a_sixteen_bit_png(tmp_path):
+    "12-bit values (0-4095) stored in a 16-bit PNG read as the picture, not scaled by 65535 into near black."
+    ref = read_image(C/'phantom.png')
+    cv2.imwrite(str(tmp_path/'twelve.png'), ref.astype(np.uint16) * 16)
+    got = read_image(tmp_path/'twelve.png')
+    assert np.abs(got.astype(int) - ref).max() <= 1 and got.max() > 200
+
+def test_monochrome1_is_inverted(tmp_path):
+    "A MONOCHROME1 file (0 is white) reads as the same picture as its MONOCHROME2 twin."
+    import pydicom
+    from crl_uls.data import write_dicom
+    ref = read_image(C/'phantom.png')
+    write_dicom(tmp_path/'m1.dcm', 255 - ref, 0.2)
+    ds = pydicom.dcmread(tmp_path/'m1.dcm'); ds.PhotometricInterpretation = 'MONOCHROME1'; ds.save_as(tmp_path/'m1.dcm')
+    assert np.array_equal(read_dicom(tmp_path/'m1.dcm').image, ref)
+
+def test_negative_region_delta_is_warned(tmp_path):
+    import pydicom
+    from crl_uls.data import write_dicom
+    write_dicom(tmp_path/'neg.dcm', read_image(C/'phantom.png'), 0.2)
+    ds = pydicom.dcmread(tmp_path/'neg.dcm'); ds.SequenceOfUltrasoundRegions[0].PhysicalDeltaX = -0.02; ds.save_as(tmp_path/'neg.dcm')
+    with pytest.warns(UserWarning, match='neg.dcm: negative PhysicalDelta'):
+        d = read_dicom(tmp_path/'neg.dcm')
+    assert d.mm_per_px == pytest.approx(0.2)
+
+def test_a_spacing_table_naming_a_file_twice_is_refused(tmp_path):
+    from crl_uls.data import read_spacing_csv
+    (tmp_path/'sp.csv').write_text('path,mm_per_px\na.png,0.2\nb.png,0.3\na.png,0.25\n')
+    with pytest.raises(DataError, match=r'sp.csv: path a.png listed more than once'): read_spacing_csv(tmp_path/'sp.csv')
+    r = cli('predict', str(tmp_path), str(C/'phantom.png'), '--spacing', str(tmp_path/'sp.csv'))
+    assert r.returncode == 2 and 'listed more than once' in r.stderr, r.stderr
+
+def test_an_implausible_spacing_is_warned_in_the_row(tiny_models, found):
+    "A spacing in cm given as mm (2.5 for 0.25) is used as given, and the row says to check its unit."
+    from crl_uls.pipeline import Pipeline
+    pipe = Pipeline.load(tiny_models, points='geometric')
+    ok, slip = pipe.predict(found.image, found.mm_per_px), pipe.predict(found.image, 2.5)
+    assert not any('plausible' in w for w in ok.warnings)
+    assert any('outside the plausible 0.01–2 mm' in w for w in slip.warnings), slip.warnings
+    assert slip.crl_mm == pytest.approx(ok.crl_mm * 2.5 / found.mm_per_px, rel=1e-6)
