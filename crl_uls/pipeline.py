@@ -10,9 +10,9 @@ from datetime import datetime, timezone
 from glob import glob
 from pathlib import Path
 import numpy as np, cv2
-from .core import Point, check_spacing, run_device, set_threads, show_progress, ordered_map, torch_device, release_memory
+from .core import Point, check_spacing, spacing_note, run_device, set_threads, show_progress, ordered_map, torch_device, release_memory
 from .biometry import estimate_ga, crl_px, crl_mm
-from .data import read_image, read_dicom, to_grey8, DataError, spacing_of, is_dicom, draw_calipers
+from .data import read_image, read_dicom, to_grey8, DataError, spacing_of, is_dicom, draw_calipers, write_file
 from .quality import guideline_criteria
 from .segmentation import geometric_points
 
@@ -39,8 +39,8 @@ def file_sha256(path) -> str:
 
 def source_commit() -> str|None:
     "The git commit of the `crl_uls` source in use, with '+changes' when its tracked files differ from it; None outside a git checkout."
-    import subprocess
-    here = Path(__file__).resolve().parent
+    import subprocess, crl_uls
+    here = Path(crl_uls.__file__).resolve().parent
     git = lambda *a: subprocess.run(['git', '-C', str(here), *a], capture_output=True, text=True, timeout=10)
     try:
         head = git('rev-parse', '--short=12', 'HEAD')
@@ -74,7 +74,7 @@ def write_manifest(folder, # the model folder holding the three .pkl files
            'versions': versions(), **info, 'models': models}
     a = folder/ACCEPTANCE
     if a.exists(): man['acceptance'] = {'file': a.name, 'sha256': file_sha256(a), 'bytes': a.stat().st_size}
-    (folder/MANIFEST).write_text(json.dumps(man, indent=2, default=str))
+    write_file(folder/MANIFEST, json.dumps(man, indent=2, default=str))
     return man
 
 def verify_models(folder, # the model folder
@@ -264,7 +264,7 @@ class Acceptance:
     def save(self, folder) -> Path:
         "Write `acceptance.json` in a model folder."
         p = Path(folder)/ACCEPTANCE
-        p.write_text(json.dumps({k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}, indent=1, default=float))
+        write_file(p, json.dumps({k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}, indent=1, default=float))
         return p
 
     @classmethod
@@ -382,6 +382,7 @@ def finish(name:str, image:np.ndarray, mask:np.ndarray, quality:tuple|None, lear
     if mm_per_px is None:
         m.warnings.append('no spacing: CRL in pixels only; give mm per pixel (--mm-per-px) to get mm and GA')
         return _judge(m, acceptance, sig)
+    if note := spacing_note(mm_per_px): m.warnings.append(note)
     m.crl_mm = crl_mm(m.crown, m.rump, mm_per_px)
     e = estimate_ga(max(m.crl_mm, 1e-3), formula)
     m.ga_days, m.ga, m.ga_low_days, m.ga_high_days, m.in_range = e.ga_days, e.ga, e.ga_low_days, e.ga_high_days, e.in_range

@@ -16,7 +16,7 @@ from fastai.torch_core import rank_distrib, num_distrib, distrib_barrier
 from fastai.distributed import DistributedDL, rank0_first
 from torch.nn.parallel import DistributedDataParallel as DDP
 from .biometry import crl_px, crl_within_tolerance, TOLERANCE
-from .data import good_items, assign_split
+from .data import good_items, assign_split, read_table, write_table
 from .learners import seg_dls, quality_dls, landmark_dls, read_item_image, read_item_mask, adapt_batchnorm, imagenet_weights, why_no_imagenet
 from .phantom import read_phantom_json, write_phantoms
 from .segmentation import seg_learner, predict_masks
@@ -229,7 +229,8 @@ def _starts(S:dict, weights:str, from_folder:bool) -> dict:
         out[st] = 'imagenet' if net else 'domain' if weights in ('best', 'domain') and st in dom else 'random'
     if weights == 'best' and any(v != 'imagenet' for v in out.values()):
         why = '; '.join(sorted({f"{S[st]['arch']}: {why_no_imagenet(S[st]['arch'])}" for st, v in out.items() if v != 'imagenet'}))
-        warnings.warn(f"no ImageNet weights ({why}): " + ', '.join(f"{st} starts from {v} weights" for st, v in out.items()))
+        print(f"warning: no ImageNet weights ({why}): " + ', '.join(f"{st} starts from {v} weights" for st, v in out.items()),
+              file=sys.stderr, flush=True)          # printed, not warnings.warn: said on every run, not once per process
     return out
 
 def _domain_start(learn, seg):
@@ -326,11 +327,11 @@ def train_models(dataset, # a data set folder with images, masks and crown/rump 
     else: unet = _oof_masks(items, s, q['folds'], q['fold_epochs'], seed, progress, device, start['segmentation'] == 'imagenet')
     def candidates():                                  # written by rank 0 first (fastai's rank0_first); the others read its table
         table = out/'_candidates'/'candidates.csv'
-        if table.exists(): return pd.read_csv(table)
+        if table.exists(): return read_table(table)
         for i, m in zip(va.id, predict_masks(seg, [read_item_image(r) for r in va.to_dict('records')], s['bs'])): unet[i] = [('unet', m)]
         src = pd.concat([tr.sample(n=min(len(tr), q['n']), random_state=seed), va])
         c = quality_items(src, out/'_candidates', q['per_image'], seed, unet)
-        c.to_csv(table.with_suffix('.tmp'), index=False); table.with_suffix('.tmp').rename(table)
+        write_table(c, table)
         return c
     if 'quality' in keep: ql = kept('quality')
     else:

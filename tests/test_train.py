@@ -107,7 +107,8 @@ def test_fine_tune_keeps_the_learners_it_is_told_to(tmp_path, tiny_models, capsy
     for st in ('quality', 'landmarks'):
         assert file_sha256(tmp_path/'m'/f'{st}.pkl') == file_sha256(tiny_models/f'{st}.pkl') and man['models'][st]['weights'] == 'kept', st
     assert file_sha256(tmp_path/'m'/'segmentation.pkl') != file_sha256(tiny_models/'segmentation.pkl')     # trained
-    assert man['acceptance_fit']['images'] == man['training_data']['valid_items']                       # fitted on the new held-out set
+    fit = man['acceptance_fit']                                                   # fitted on the new held-out set and calibration phantoms
+    assert fit['held_out_items'] == man['training_data']['valid_items'] and fit['images'] == fit['held_out_items'] + fit['calibration']['phantoms']
     q = make_phantom(seed=9, index=0, size=(96, 80))
     assert Pipeline.load(tmp_path/'m', points='geometric').predict(q.image, q.mm_per_px).mask is not None
     for bad, says in ((['--keep', 'quality'], 'give init too'),
@@ -183,7 +184,9 @@ def test_fine_tune_rehearses_a_mixed_in_data_set(tmp_path, tiny_models, capsys, 
     man = verify_models(tmp_path/'m'); d = man['training_data']
     assert d['items'] == 10 and d['valid_items'] == 2 and d['train_items'] == 8 + 6, d
     assert d['mix'] == {'dataset': str((tmp_path/'phantoms').resolve()), 'items': 6}
-    assert man['acceptance_fit']['images'] == 2 and man['held_out']['images'] == 2      # the user's own held-out items only
+    fit = man['acceptance_fit']                         # the user's own held-out items, and calibration phantoms of their kind, not of the mix
+    assert fit['held_out_items'] == 2 and fit['images'] == 2 + fit['calibration']['phantoms'] and man['held_out']['images'] == fit['images']
+    assert fit['calibration']['scene'].get('domain') == 'shifted', fit['calibration']
     items = seen[-1]
     mixed = items[items.id.str.startswith('mix-')]
     assert len(mixed) == 6 and not mixed.is_valid.any() and len(items) == 16 and items.is_valid.sum() == 2
