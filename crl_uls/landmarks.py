@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 from .core import Point
 from .biometry import ga_from_crl, crl_mm
-from .learners import use_pretrained, describe, letterbox_box, learner_view, from_fastai_points, batch_preds
+from .learners import use_pretrained, describe, letterbox_box, view_of, from_fastai_points, batch_preds
 
 # %% auto #0
 __all__ = ['landmark_learner', 'to_image_frame', 'predict_landmarks', 'predict_points', 'landmark_errors', 'limits_of_agreement',
@@ -47,12 +47,8 @@ def predict_landmarks(learn, # a landmark learner
                       flip:bool=False, # predict the mirror images, and mirror the points back
                      ) -> np.ndarray:
     "Crown and rump of many images, batch by batch: (N, 2, 2) pixels, each in its image's own frame."
-    ex = learn.crl_uls.extra
-    mode, view, pad = ex.get('input') or ('masked' if ex.get('masked', True) else 'image'), ex.get('view', 'frame'), ex.get('pad', 0.25)
-    if (mode != 'image' or view != 'frame') and masks is None:
-        raise ValueError("this landmark model sees the segmentation (a masked image or a crop around it): give the segmentation")
     if not len(images): return np.zeros((0, 2, 2))
-    views = [learner_view(x, m, mode, view, pad) if m is not None else (x, None) for x, m in zip(images, masks if masks is not None else [None] * len(images))]
+    views = [view_of(learn, x, m) for x, m in zip(images, masks if masks is not None else [None] * len(images))]
     xs = [np.ascontiguousarray(v[:, ::-1]) if flip else v for v, _ in views]
     pred = batch_preds(learn, xs, bs).view(-1, 2, 2).numpy()
     out = []

@@ -16,8 +16,8 @@ __all__ = ['ENDS_WINDOW', 'QUALITY_INPUTS', 'VIEWS', 'cached_weights', 'offline'
            'use_pretrained', 'StageInfo', 'describe', 'letterbox_box', 'unletterbox', 'to_fastai_points',
            'from_fastai_points', 'crop_box', 'crop_image', 'outline_ends', 'ends_view', 'us_aug', 'to_pil',
            'read_item_image', 'read_item_mask', 'item_image', 'mask_image', 'item_masked_image', 'quality_input',
-           'learner_view', 'item_channels', 'ItemView', 'ItemPoints', 'item_mask', 'item_points', 'loader_workers',
-           'seg_dls', 'quality_dls', 'landmark_dls', 'letterbox', 'batch_preds', 'adapt_batchnorm']
+           'learner_view', 'view_of', 'item_channels', 'ItemView', 'ItemPoints', 'item_mask', 'item_points',
+           'loader_workers', 'seg_dls', 'quality_dls', 'landmark_dls', 'letterbox', 'batch_preds', 'adapt_batchnorm']
 
 # %% ../nbs/04_learners.ipynb #35e04f8d
 _WEIGHTS = {'resnet18': 'ResNet18_Weights', 'resnet34': 'ResNet34_Weights', 'resnet50': 'ResNet50_Weights',
@@ -304,6 +304,16 @@ def learner_view(image:np.ndarray, # 8-bit grey image
     if view == 'ends': return ends_view(x, mask, size), None
     box = crop_box(mask, pad)
     return crop_image(x, box), box
+
+def view_of(learn, # a trained Good/Bad or landmark learner
+            image:np.ndarray, mask:np.ndarray|None): # an image and its (candidate) segmentation (None: a learner of the image alone)
+    "`learner_view` with the input, view and margin the learner recorded when it was built: what it sees of this image."
+    ex = learn.crl_uls.extra
+    mode, view = ex.get('input') or ('masked' if ex.get('masked', True) else 'image'), ex.get('view', 'frame')   # before `input`: `masked`
+    if mask is None:
+        if mode != 'image' or view != 'frame': raise ValueError("this learner sees the segmentation (a masked image or a crop around it): give the segmentation")
+        return np.asarray(image), None
+    return learner_view(image, mask, mode, view, ex.get('pad', 0.25), learn.crl_uls.size)
 
 def item_channels(r):
     "The item's image, its (candidate) mask and the masked image as the three channels of one PIL image."

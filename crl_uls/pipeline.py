@@ -560,7 +560,7 @@ def overlay_lines(m:Measurement, # a measurement
 # %% ../nbs/08_pipeline.ipynb #c73b1e1b
 def naive_measure(pipe:Pipeline, image:np.ndarray, mm_per_px=None) -> Measurement:
     "One image through the three learners with `learn.predict` for each pass (the baseline of `benchmark`)."
-    from crl_uls.learners import to_pil, unletterbox, learner_view
+    from crl_uls.learners import to_pil, unletterbox, view_of
     from crl_uls.segmentation import clean_mask, mask_signals, dice
     from crl_uls.landmarks import to_image_frame
     h, w = image.shape[:2]
@@ -570,12 +570,9 @@ def naive_measure(pipe:Pipeline, image:np.ndarray, mm_per_px=None) -> Measuremen
     avg = p if f is None else (p + f) / 2
     mask = clean_mask(avg > 0.5)
     sig = {**mask_signals(avg, mask), 'flip_dice': np.nan if f is None else dice(clean_mask(p > 0.5), clean_mask(f > 0.5))}
-    qx = pipe.quality.crl_uls.extra
-    pq = pipe.quality.predict(to_pil(learner_view(image, mask, qx.get('input', 'masked'), qx.get('view', 'frame'), qx.get('pad', 0.25),
-                                                  pipe.quality.crl_uls.size)[0]))[2]
+    pq = pipe.quality.predict(to_pil(view_of(pipe.quality, image, mask)[0]))[2]
     pg = float(pq[list(pipe.quality.dls.vocab).index('good')])
-    lx = pipe.landmarks.crl_uls.extra
-    x, box = learner_view(image, mask, lx.get('input') or ('masked' if lx.get('masked', True) else 'image'), lx.get('view', 'frame'), lx.get('pad', 0.25))
+    x, box = view_of(pipe.landmarks, image, mask)
     off = np.array(box[:2] if box is not None else (0, 0), float)              # the crop's corner in the image
     pts_of = lambda a: to_image_frame(pipe.landmarks.predict(to_pil(a))[2].view(2, 2).numpy(), a.shape[1], a.shape[0], pipe.landmarks.crl_uls.size)
     pts, fp = pts_of(x) + off, None

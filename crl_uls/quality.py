@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 import numpy as np, cv2
 from .biometry import crl_px, crl_mm, axis_angle, crl_within_tolerance, TOLERANCE
-from .learners import use_pretrained, describe, quality_input, learner_view, batch_preds
+from .learners import use_pretrained, describe, quality_input, view_of, batch_preds
 from .segmentation import dice, geometric_points
 
 # %% auto #0
@@ -124,9 +124,7 @@ def predict_qualities(learn, # a quality learner
                      ) -> list[tuple[str, float]]:
     "('good' or 'bad', probability of good) for many images and their segmentations, batch by batch."
     if not len(images): return []
-    ex = learn.crl_uls.extra
-    mode, view, pad = ex.get('input', 'masked'), ex.get('view', 'frame'), ex.get('pad', 0.25)
-    probs = batch_preds(learn, [learner_view(x, m, mode, view, pad, learn.crl_uls.size)[0] for x, m in zip(images, masks)], bs)
+    probs = batch_preds(learn, [view_of(learn, x, m)[0] for x, m in zip(images, masks)], bs)
     pg = probs[:, list(learn.dls.vocab).index('good')].numpy().astype(float)
     return [('good' if p >= 0.5 else 'bad', float(p)) for p in pg]
 
