@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 import numpy as np, cv2
 from .biometry import crl_px, crl_mm, axis_angle, crl_within_tolerance, TOLERANCE
-from .learners import use_pretrained, describe, quality_input, view_of, batch_preds
+from .learners import use_pretrained, describe, view_of, batch_preds
 from .segmentation import dice, geometric_points
 
 # %% auto #0
