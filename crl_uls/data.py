@@ -4,21 +4,24 @@
 
 # %% ../nbs/02_data.ipynb #754bcb87
 from __future__ import annotations
-import json, warnings
+import io, json, os, re, warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+MAX_PIXELS = 100_000_000   # the most pixels a file may declare, all frames together: 100 megapixels (`CRL_ULS_MAX_PIXELS` overrides it)
+
 import numpy as np, cv2
 from .core import Point, check_spacing, show_progress
 from .biometry import crl_px
 
 # %% auto #0
-__all__ = ['LAYOUT', 'META_CSV', 'CSV_FORMULA', 'COLOURS', 'IMAGE_EXTS', 'FETUS_LABELS', 'LANDMARK_COLS', 'dataset_dirs',
-           'write_file', 'write_png', 'safe_cell', 'write_table', 'read_table', 'labelme_dict', 'write_labelme',
-           'draw_calipers', 'overlay', 'DataError', 'to_grey8', 'is_dicom', 'read_image', 'read_mask', 'Annotation',
-           'outline_mask', 'read_labelme', 'annotation_image', 'read_landmarks_csv', 'write_landmarks_csv',
-           'DicomImage', 'read_dicom', 'write_dicom', 'scan_dataset', 'check_dataset', 'good_items', 'read_spacing_csv',
-           'spacing_of', 'sample_path', 'assign_split']
+__all__ = ['MAX_PIXELS', 'LAYOUT', 'META_CSV', 'CSV_FORMULA', 'COLOURS', 'IMAGE_EXTS', 'FETUS_LABELS', 'LANDMARK_COLS',
+           'dataset_dirs', 'write_file', 'write_png', 'safe_cell', 'write_table', 'read_table', 'labelme_dict',
+           'write_labelme', 'draw_calipers', 'overlay', 'DataError', 'to_grey8', 'is_dicom', 'read_image', 'max_pixels',
+           'check_pixels', 'image_header', 'read_mask', 'Annotation', 'outline_mask', 'read_labelme',
+           'annotation_image', 'read_landmarks_csv', 'write_landmarks_csv', 'DicomImage', 'read_dicom', 'write_dicom',
+           'scan_dataset', 'check_dataset', 'good_items', 'read_spacing_csv', 'spacing_of', 'sample_path',
+           'assign_split']
 
 # %% ../nbs/02_data.ipynb #0ad99d27
 LAYOUT = {'images': 'images', 'masks': 'masks', 'parts': 'parts', 'annotations': 'annotations'}
@@ -172,9 +175,15 @@ def to_grey8(img:np.ndarray, # image as read: (H, W), (H, W, 3) or (H, W, 4), an
     if a.ndim == 3: a = cv2.cvtColor(a, cv2.COLOR_BGR2GRAY if order == 'bgr' else cv2.COLOR_RGB2GRAY)
     return np.ascontiguousarray(a)
 
-def _imread(p:Path):
-    "Decode an image file from its bytes, unchanged depth and channels, without OpenCV's own log lines for a broken file (we raise instead)."
-    buf = np.fromfile(p, np.uint8)      # OpenCV is never given the path: its imread crashes on a name that is not UTF-8
+def _imread(src:Path|bytes, # an image file, or its bytes
+            name=None, # the file, for messages (default: `src`)
+           ):
+    "Decode an image (unchanged depth and channels) once its header is within `max_pixels()`; None, without OpenCV's log lines, when it cannot."
+    name = name or src
+    h = image_header(src, name)
+    if h is not None: check_pixels(name, *h)      # a header Pillow cannot read is left to OpenCV's own limit
+    # OpenCV is never given the path: its imread crashes on a name that is not UTF-8
+    buf = np.frombuffer(src, np.uint8) if isinstance(src, bytes) else np.fromfile(src, np.uint8)
     log = cv2.utils.logging
     level = log.getLogLevel(); log.setLogLevel(log.LOG_LEVEL_SILENT)
     try: return cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
@@ -195,13 +204,47 @@ def _check_file(path) -> Path:
 def read_image(path, # PNG, JPEG, BMP, TIFF or DICOM file
                frame:int=0, # frame of a multi-frame DICOM
               ) -> np.ndarray:
-    "Read an image file as 8-bit grey (H, W), with a clear error for a missing, empty or unreadable file."
+    "Read an image file as 8-bit grey (H, W), its header checked first; a clear error for a missing, empty, oversized or unreadable file."
     p = _check_file(path)
     if is_dicom(p): return read_dicom(p, frame).image
     a = _imread(p)
     if a is None: raise DataError(f"{p}: not a readable image (truncated, corrupt or an unknown format)")
     try: return to_grey8(a, 'bgr')
     except DataError as e: raise DataError(f"{p}: {e}") from None
+
+# %% ../nbs/02_data.ipynb #42c6c9d1
+def max_pixels() -> int:
+    "The most pixels a file may declare, all frames together: `CRL_ULS_MAX_PIXELS` when set, else `MAX_PIXELS` (read at each call)."
+    v = os.environ.get('CRL_ULS_MAX_PIXELS', '').strip()
+    if v and not (v.isdigit() and int(v) >= 1): raise ValueError(f"CRL_ULS_MAX_PIXELS must be a whole number >= 1, got {v!r}")
+    return int(v) if v else MAX_PIXELS
+
+def check_pixels(name, # the file, named in the message
+                 width:int, height:int, # the size its header declares, px
+                 frames:int=1, # the frames it declares
+                ) -> int:
+    "The pixels a file declares, all frames together; a one-line `DataError` naming the file, its size and the limit when over `max_pixels()`."
+    n, lim = int(width) * int(height) * int(frames), max_pixels()
+    if n > lim:
+        size = f"{width}x{height} px" + (f" x {frames} frames" if frames != 1 else '')
+        raise DataError(f"{name}: declares {size} = {n:,} pixels, over the limit of {lim:,} (CRL_ULS_MAX_PIXELS)")
+    return n
+
+def image_header(src, # an image file's path, or its bytes
+                 name=None, # the file, for a message (default: `src`)
+                ) -> tuple[int, int, int]|None:
+    "(width, height, frames) an image declares, read by Pillow from its header without decoding a pixel; None when Pillow cannot read it."
+    from PIL import Image
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')          # Pillow's own (a large image, an odd tag): the limit here is `max_pixels()`
+            with Image.open(io.BytesIO(src) if isinstance(src, bytes) else src) as im:
+                return im.width, im.height, int(getattr(im, 'n_frames', 1))
+    except Image.DecompressionBombError as e:    # over Pillow's own limit (2 x PIL.Image.MAX_IMAGE_PIXELS): its message gives the count only
+        n, lim = re.search(r'\((\d+) pixels\)', str(e)), max_pixels()
+        msg = f"declares {int(n[1]):,} pixels, over the limit of {lim:,} (CRL_ULS_MAX_PIXELS)" if n and int(n[1]) > lim else str(e)
+        raise DataError(f"{name or src}: {msg}") from None
+    except Exception: return None                # not an image Pillow reads: OpenCV decides, under its own limit
 
 # %% ../nbs/02_data.ipynb #91a9bea7
 def read_mask(path, # mask image file
@@ -281,9 +324,9 @@ def annotation_image(a:Annotation, # a read labelme file
     if a.image_path is not None and a.image_path.exists(): return read_image(a.image_path)
     if a.image_data:
         import base64
-        try: buf = np.frombuffer(base64.b64decode(a.image_data), np.uint8)
+        try: data = base64.b64decode(a.image_data)
         except ValueError: raise DataError(f"{a.path}: imageData is not valid base64") from None
-        img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+        img = _imread(data, f"{a.path} (imageData)")
         if img is None: raise DataError(f"{a.path}: imageData is not a readable image")
         return to_grey8(img, 'bgr')
     raise DataError(f"{a.path}: image {a.image_path} not found and no imageData embedded")
@@ -345,23 +388,24 @@ _DECODERS = 'pip install pylibjpeg pylibjpeg-libjpeg pylibjpeg-openjpeg (or pyth
 def read_dicom(path, # DICOM file
                frame:int=0, # which frame of a multi-frame file
               ) -> DicomImage:
-    "Read one frame of a DICOM file as 8-bit grey with its pixel spacing in mm."
+    "Read one frame of a DICOM file as 8-bit grey with its pixel spacing in mm: the header checked first, then that frame alone decoded."
     import pydicom
-    from pydicom.pixels import apply_color_lut
+    from pydicom.pixels import apply_color_lut, pixel_array
     p = _check_file(path)
-    try: ds = pydicom.dcmread(p)
+    try: ds = pydicom.dcmread(p, defer_size='256 KB')         # the header: large values (the pixel data) stay on disk
     except Exception as e: raise DataError(f"{p}: not a readable DICOM file ({e})") from None
     if 'PixelData' not in ds: raise DataError(f"{p}: DICOM file has no pixel data")
     frames = int(ds.get('NumberOfFrames', 1) or 1)
+    check_pixels(p, ds.get('Columns', 0) or 0, ds.get('Rows', 0) or 0, frames)
     if not 0 <= frame < frames: raise DataError(f"{p}: frame {frame} asked for, the file has {frames}")
     ts = getattr(getattr(ds, 'file_meta', None), 'TransferSyntaxUID', None)
-    try: a = ds.pixel_array
+    try:
+        with open(p, 'rb') as f: a = pixel_array(f, index=frame)     # decodes the frame asked for, no other
     except Exception as e:
         name = getattr(ts, 'name', ts)
         if ts is not None and ts.is_compressed:
             raise DataError(f"{p}: pixel data is compressed as {name} and no installed decoder reads it: {_DECODERS}") from None
         raise DataError(f"{p}: cannot read the pixel data ({e})") from None
-    if frames > 1: a = a[frame]
     pi = str(ds.get('PhotometricInterpretation', 'MONOCHROME2')).upper()
     bits = int(ds.get('BitsStored', 8) or 8)
     if pi == 'PALETTE COLOR': a, bits = apply_color_lut(a, ds), 16     # the LUT's entries are 16-bit

@@ -66,6 +66,49 @@ def test_mask_of_the_wrong_size(tmp_path):
     _, faults = check_dataset(d)
     assert 'mask_size' in set(faults.fault)
 
+OVERSIZED = {'declares_100000x100000.png': 'declares 10,000,000,000 pixels, over the limit of 100,000,000 (CRL_ULS_MAX_PIXELS)',
+             'declares_10000_frames.dcm': 'declares 512x512 px x 10000 frames = 2,621,440,000 pixels, over the limit of 100,000,000 '
+                                          '(CRL_ULS_MAX_PIXELS)',
+             'declares_30000x30000.jpg': 'declares 900,000,000 pixels, over the limit of 100,000,000 (CRL_ULS_MAX_PIXELS)'}
+
+@pytest.mark.parametrize('name', OVERSIZED)
+def test_an_oversized_header_is_refused_before_decoding(name):
+    "A file whose header declares more than 100 megapixels (all frames together) is refused from its header, in one line."
+    assert (C/name).stat().st_size < 1024                                   # it holds next to nothing: the header is all it has
+    with pytest.raises(DataError) as e: read_image(C/name)
+    assert str(e.value) == f"{C/name}: {OVERSIZED[name]}"
+    with pytest.raises(DataError, match='over the limit'): load_input(C/name)
+
+GROWTH = """
+import resource, sys, warnings
+warnings.simplefilter('ignore')
+from crl_uls.cli import main
+models, good, folder, out = sys.argv[1:]
+first = main(['predict', models, good, '--quiet'])                       # torch, fastai and the models in memory: the baseline
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+code = main(['predict', models, folder, '--out', out, '--quiet'])
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(first, code, before // 1024, (after - before) // 1024)
+"""
+
+def test_oversized_headers_through_predict(tiny_models, tmp_path):
+    """`crl-uls predict` (its `main`, in a process of its own) on a folder holding the oversized files and a good scan: a
+    one-line error row for each oversized file, a result for the scan, and the process's peak memory raised by under 1 GB
+    over a first run on the scan alone (the process holds torch and the models before it reads a file: about 1.5 GB).
+    Decoded, the 335-byte JPEG alone would take 1.7 GB: OpenCV's default limit (2**30 px) lets its 900 megapixels through."""
+    folder = tmp_path/'in'; folder.mkdir()
+    for name in [*OVERSIZED, 'phantom.png']: shutil.copy(C/name, folder/name)
+    out = tmp_path/'r.csv'
+    r = run(sys.executable, '-c', GROWTH, str(tiny_models), str(C/'phantom.png'), str(folder), str(out))
+    assert r.returncode == 0 and 'Traceback' not in r.stderr, r.stderr[-2000:]
+    first, code, base_mb, grew_mb = (int(v) for v in r.stdout.split()[-4:])
+    assert (first, code) == (0, 1), r.stderr[-2000:]
+    rows = {Path(x['path']).name: x for x in csv.DictReader(open(out))}
+    assert sorted(rows) == sorted([*OVERSIZED, 'phantom.png'])
+    for name, msg in OVERSIZED.items(): assert rows[name]['error'] == f"{folder/name}: {msg}", rows[name]['error']
+    assert not rows['phantom.png']['error'], rows['phantom.png']['error']
+    assert grew_mb < 1024, f"peak memory grew by {grew_mb} MB over {base_mb} MB"
+
 def test_path_that_does_not_exist():
     with pytest.raises(FileNotFoundError, match='nope.png: no such file'): read_image(C/'nope.png')
     with pytest.raises(FileNotFoundError, match='nope.png: no such file'): load_input(C/'nope.png')
@@ -82,7 +125,8 @@ def test_the_corpus_through_predict(tiny_models, tmp_path):
     expect_error = {'truncated.png': 'not a readable image', 'zero_bytes.png': 'empty file', 'one_pixel.png': 'too small',
                     'no_pixel_data.dcm': 'no pixel data', 'not_an_image.txt': 'not a readable image', 'missing.png': 'no such file',
                     'labelme_0_points.json': 'not a readable image', 'labelme_1_points.json': 'not a readable image',
-                    'labelme_3_points.json': 'not a readable image'}
+                    'labelme_3_points.json': 'not a readable image',
+                    **{name: 'over the limit' for name in OVERSIZED}}
     for name, fault in expect_error.items():
         assert fault in rows[name]['error'] and name in rows[name]['error'], (name, rows[name]['error'])
     same = ['phantom.png', 'sixteen_bit.png', 'rgba.png']
