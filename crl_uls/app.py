@@ -4,12 +4,14 @@
 
 # %% ../nbs/12_app.ipynb #cd6fd7cc
 from __future__ import annotations
-import math, sys, time, traceback
+import atexit, math, os, shutil, sys, tempfile, time, traceback
 from pathlib import Path
 import numpy as np, cv2
 
 # %% auto #0
-__all__ = ['OUTPUTS', 'decision_text', 'crl_text', 'ga_text', 'measure', 'make_app', 'launch']
+__all__ = ['OUTPUTS', 'MAX_UPLOAD_MB', 'SIGNATURES', 'LOOPBACK', 'decision_text', 'crl_text', 'ga_text', 'upload_kind',
+           'check_upload', 'discard_upload', 'measure', 'make_app', 'parse_auth', 'page_auth', 'private_uploads',
+           'launch']
 
 # %% ../nbs/12_app.ipynb #c8c9db69
 OUTPUTS = ('overlay', 'mask', 'quality', 'criteria', 'decision', 'crl', 'ga', 'warnings', 'status')
@@ -34,6 +36,31 @@ def ga_text(m, # a `Measurement`
     if not m.ga: return ''
     return f'{m.ga} ({m.ga_days:.0f} days; 95% {m.ga_low_days:.0f}–{m.ga_high_days:.0f} days)' + ('' if m.in_range else '; extrapolated')
 
+# %% ../nbs/12_app.ipynb #5eb26746
+MAX_UPLOAD_MB = 200     # the largest upload the page takes, in MB of 2**20 bytes; `launch` gives Gradio the same limit
+SIGNATURES = {'PNG': (b'\x89PNG\r\n\x1a\n',), 'JPEG': (b'\xff\xd8\xff',), 'BMP': (b'BM',), 'TIFF': (b'II*\x00', b'MM\x00*')}
+
+def upload_kind(path, # a file
+               ) -> str|None:
+    "What a file is by its first bytes: 'PNG', 'JPEG', 'BMP', 'TIFF', 'DICOM' (a 128-byte preamble, then 'DICM') or None."
+    with open(path, 'rb') as f: head = f.read(132)
+    if head[128:132] == b'DICM': return 'DICOM'
+    return next((k for k, sig in SIGNATURES.items() if head.startswith(sig)), None)
+
+def check_upload(path, # the uploaded file
+                 name:str|None=None, # the name to show in a message (default: the file's own)
+                ) -> str:
+    "The kind of a file the page will decode; a one-line `DataError` naming it when it is too large, empty or not a scan."
+    from crl_uls.data import DataError
+    p = Path(path); name = name or p.name
+    if not p.exists(): raise FileNotFoundError(f'{name}: no such file')
+    size = p.stat().st_size
+    if size > MAX_UPLOAD_MB * 2**20: raise DataError(f'{name}: {size:,} bytes, more than the page takes ({MAX_UPLOAD_MB} MB)')
+    if size == 0: raise DataError(f'{name}: empty file (0 bytes)')
+    if (kind := upload_kind(p)) is None:
+        raise DataError(f'{name}: not a PNG, JPEG, BMP, TIFF or DICOM file (judged by its content, not its name)')
+    return kind
+
 # %% ../nbs/12_app.ipynb #0ba59b1c
 def _upscale(img:np.ndarray, min_width:int=512) -> np.ndarray:
     "A small mask enlarged (nearest neighbour) so the page shows it at the overlay's size."
@@ -44,22 +71,40 @@ def _fault(msg:str) -> tuple:
     "The page's outputs for an input that could not be measured."
     return (None, None, None, None, '', '', '', '', f'Error: {msg}')
 
-def measure(pipe, # a loaded `Pipeline`
-            file, # the uploaded file: its path (what `gr.File` gives), or None
-            mm_per_px:float|None=None, # spacing typed in the page; empty or 0: the DICOM's own, if any
-           ) -> tuple:
-    "The page's outputs for one uploaded file, in the order of `OUTPUTS`; any fault becomes a message in `status`."
+def _inside(path, folder) -> bool:
+    "Whether the file `path` lies inside `folder` (links in the folders resolved, the file's own name not followed)."
+    if not folder: return False
+    p = Path(os.path.realpath(Path(path).parent))/Path(path).name
+    return Path(os.path.realpath(folder)) in p.parents
+
+def discard_upload(path, # an uploaded file
+                   folder, # the page's private upload folder; None: delete nothing
+                  ) -> bool:
+    "Delete an upload, and the folders it leaves empty, when it lies inside `folder`; True when it was there to delete."
+    if not path or not _inside(path, folder): return False
+    root, d = Path(os.path.realpath(folder)), Path(os.path.realpath(Path(path).parent))
+    gone = Path(path).is_file(); Path(path).unlink(missing_ok=True)
+    while d != root and root in d.parents:
+        try: d.rmdir()
+        except OSError: break                     # not empty: another upload is in it
+        d = d.parent
+    return gone
+
+def _measure(pipe, path, mm_per_px, upload_dir) -> tuple:
+    "`measure` without the clean-up."
     from crl_uls.pipeline import load_input, draw_overlay
     from crl_uls.quality import criteria_table
     from crl_uls.data import DataError
-    path = getattr(file, 'name', file)            # a path string, or a tempfile-like object
-    if not path: return _fault('no file: upload an image (PNG, JPEG) or a DICOM file, then press Measure')
+    if not path: return _fault('no file: upload an image (PNG, JPEG, BMP, TIFF) or a DICOM file, then press Measure')
     name = Path(path).name
+    if not Path(path).exists() and _inside(path, upload_dir):
+        return _fault(f'{name}: deleted once measured, as every upload is: upload it again')
     if isinstance(mm_per_px, str): mm_per_px = mm_per_px.strip() or None
     if mm_per_px is not None and not isinstance(mm_per_px, str) and (mm_per_px == 0 or math.isnan(mm_per_px)):
         mm_per_px = None                          # an empty or zero box (Gradio shows 0 in an untouched one): the file's own
     t = time.perf_counter()
     try:
+        check_upload(path, name)                  # by its first bytes, before anything decodes it
         _, img, sp = load_input(path, mm_per_px)
         m = pipe.predict(img, sp)
     except (DataError, FileNotFoundError, ValueError, OSError) as e:
@@ -71,9 +116,20 @@ def measure(pipe, # a loaded `Pipeline`
     return (draw_overlay(img, m), None if m.mask is None else _upscale(m.mask), q, criteria_table(m.criteria), decision_text(m),
             crl_text(m), ga_text(m), '\n'.join(m.warnings), f'Measured {name} in {time.perf_counter() - t:.1f} s')
 
+def measure(pipe, # a loaded `Pipeline`
+            file, # the uploaded file: its path (what `gr.File` gives), or None
+            mm_per_px:float|None=None, # spacing typed in the page; empty or 0: the DICOM's own, if any
+            upload_dir:Path|None=None, # the page's private upload folder: a file inside it is deleted once measured
+           ) -> tuple:
+    "The page's outputs for one uploaded file, in the order of `OUTPUTS`; any fault becomes a message in `status`."
+    path = getattr(file, 'name', file)            # a path string, or a tempfile-like object
+    try: return _measure(pipe, path, mm_per_px, upload_dir)
+    finally: discard_upload(path, upload_dir)     # measured or not, the scan is not kept
+
 # %% ../nbs/12_app.ipynb #253324ec
 def make_app(pipe, # a loaded `Pipeline`
              title:str='crl_uls: crown-rump length and gestational age', # the page's title
+             upload_dir:Path|None=None, # the page's private upload folder (`launch` makes one): uploads in it are deleted once measured
             ):
     "The Gradio page (`gr.Blocks`) that measures one uploaded scan at a time with `pipe`."
     import gradio as gr
@@ -82,12 +138,13 @@ def make_app(pipe, # a loaded `Pipeline`
     from crl_uls.quality import criteria_table, CRITERIA_COLS
     formula = getattr(FORMULAS.get(pipe.formula), 'name', pipe.formula)
     with gr.Blocks(title=title, analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
-        gr.Markdown(f'# {title}\nUpload a first-trimester mid-sagittal scan (PNG, JPEG or DICOM), give the spacing '
-                    'in mm per pixel unless the DICOM carries it, and press **Measure**. A research tool, not a medical device: '
+        gr.Markdown(f'# {title}\nUpload a first-trimester mid-sagittal scan (PNG, JPEG, BMP, TIFF or DICOM, at most '
+                    f'{MAX_UPLOAD_MB} MB), give the spacing in mm per pixel unless the DICOM carries it, and press **Measure**; '
+                    'the upload is deleted once measured. A research tool, not a medical device: '
                     'check the picture before using any number.')
         with gr.Row():
             with gr.Column():
-                file = gr.File(label='Scan (PNG, JPEG or DICOM)', file_count='single', type='filepath', elem_id='upload')
+                file = gr.File(label='Scan (PNG, JPEG, BMP, TIFF or DICOM)', file_count='single', type='filepath', elem_id='upload')
                 mm = gr.Number(label="mm per pixel (optional; empty or 0: the DICOM's own spacing)", value=None, minimum=0,
                                elem_id='mm_per_px')
                 go = gr.Button('Measure', variant='primary', elem_id='measure')
@@ -106,25 +163,89 @@ def make_app(pipe, # a loaded `Pipeline`
                                 elem_id='criteria')
         outs = dict(overlay=overlay, mask=mask, quality=quality, criteria=criteria, decision=decision, crl=crl, ga=ga,
                     warnings=warns, status=status)
-        go.click(partial(measure, pipe), [file, mm], [outs[k] for k in OUTPUTS], api_name='measure')
+        go.click(partial(measure, pipe, upload_dir=upload_dir), [file, mm], [outs[k] for k in OUTPUTS], api_name='measure')
     return demo
 
+# %% ../nbs/12_app.ipynb #2c65c723
+LOOPBACK = ('127.0.0.1', 'localhost', '::1')     # the hosts that serve this computer only: no password needed
+
+def parse_auth(s:str|None, # 'USER:PASSWORD' (split at the first ':'); None or '': none
+               source:str='auth', # where it came from, named in the message ('--auth', 'CRL_ULS_AUTH')
+              ) -> tuple|None:
+    "('user', 'password') from 'USER:PASSWORD'; a one-line `ValueError`, never showing the value, for anything else."
+    if not s: return None
+    user, sep, password = s.partition(':')
+    if not (sep and user and password): raise ValueError(f"{source} must be USER:PASSWORD (a user name, ':', then a password)")
+    return user, password
+
+def page_auth(host:str, # the address the page will bind
+              auth:tuple|str|None=None, # ('user', 'password') or 'USER:PASSWORD'; None: $CRL_ULS_AUTH, if set
+             ) -> tuple|None:
+    "The (user, password) the page asks for; a `ValueError` when `host` is not loopback and there is none."
+    a = parse_auth(auth) if isinstance(auth, str) else auth
+    if a is not None and (len(a) != 2 or not all(a)): raise ValueError("auth must be ('user', 'password')")
+    if a is None: a = parse_auth(os.environ.get('CRL_ULS_AUTH'), 'CRL_ULS_AUTH')
+    if a is None and host not in LOOPBACK:
+        raise ValueError(f"serving on {host} needs a password: give --auth USER:PASSWORD or set CRL_ULS_AUTH=USER:PASSWORD "
+                         f"(only {', '.join(LOOPBACK)} serve without one)")
+    return tuple(a) if a else None
+
+# %% ../nbs/12_app.ipynb #beb2642b
+def private_uploads() -> tuple:
+    "(folder, cleanup): a new folder only this user may open, Gradio's upload and cache folder until `cleanup()`."
+    folder, before = Path(tempfile.mkdtemp(prefix='crl_uls_uploads_')), os.environ.get('GRADIO_TEMP_DIR')
+    os.chmod(folder, 0o700)
+    os.environ['GRADIO_TEMP_DIR'] = str(folder)   # read when a page is built and launched, and when it checks an upload
+    def cleanup():
+        if os.environ.get('GRADIO_TEMP_DIR') == str(folder):
+            if before is None: os.environ.pop('GRADIO_TEMP_DIR')
+            else: os.environ['GRADIO_TEMP_DIR'] = before
+        shutil.rmtree(folder, ignore_errors=True)
+    atexit.register(cleanup)
+    return folder, cleanup
+
+def _close_also(demo, fn) -> None:
+    "Make `demo.close()` run `fn` too, once Gradio has closed the page."
+    close = demo.close
+    def _close(*args, **kw):
+        try: return close(*args, **kw)
+        finally: fn()
+    demo.close = _close
+
 # %% ../nbs/12_app.ipynb #d558d0d3
+def _serve_until_stopped(demo) -> None:
+    "Serve until Ctrl+C or SIGTERM, then close the page (which removes its upload folder)."
+    import signal, threading
+    main = threading.current_thread() is threading.main_thread()
+    if main: before = signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))   # a service stop closes the page as Ctrl+C does
+    try: demo.block_thread()
+    finally:
+        demo.close()
+        if main: signal.signal(signal.SIGTERM, before)
+
 def launch(models, # model folder (three .pkl files and manifest.json), or a loaded `Pipeline`
-           host:str='127.0.0.1', # address to bind: the default serves this computer only; '0.0.0.0' serves the network
+           host:str='127.0.0.1', # address to bind: the default serves this computer only; any other needs `auth`
            port:int=7860, # port to serve on
            trust:bool=False, # load .pkl files the manifest does not vouch for (loading a .pkl runs code)
            block:bool=True, # serve until Ctrl+C; False returns the running `gr.Blocks` (close it with `.close()`)
+           auth:tuple|str|None=None, # ('user', 'password') or 'USER:PASSWORD' the page asks for; None: $CRL_ULS_AUTH
+           queue_size:int=16, # measurements that may wait their turn; the next is told the queue is full
+           concurrency:int=1, # measurements at once: one set of learners measures one scan at a time
           ):
-    "Load the pipeline and serve the page on http://host:port."
+    "Load the pipeline and serve the page on http://host:port, its uploads in a private folder removed when it closes."
     from crl_uls.pipeline import Pipeline
+    auth = page_auth(host, auth)                  # refused before anything loads or binds
     pipe = models if isinstance(models, Pipeline) else Pipeline.load(models, trust=trust)
-    if host not in ('127.0.0.1', 'localhost', '::1'):
-        print(f'crl-uls app: warning: serving on {host}: anyone who can reach it can upload scans and read the results', file=sys.stderr)
-    demo = make_app(pipe)
-    demo.launch(server_name=host, server_port=port, share=False, ssr_mode=False, show_error=False,
-                max_file_size='200mb', prevent_thread_lock=True, quiet=True)
+    if host not in LOOPBACK:
+        print(f'crl-uls app: warning: serving on {host}: anyone who can reach it and has the password can upload scans', file=sys.stderr)
+    folder, cleanup = private_uploads()
+    try:
+        demo = make_app(pipe, upload_dir=folder).queue(max_size=queue_size, default_concurrency_limit=concurrency)
+        demo.launch(server_name=host, server_port=port, auth=auth, share=False, ssr_mode=False, show_error=False,
+                    max_file_size=int(MAX_UPLOAD_MB * 2**20), prevent_thread_lock=True, quiet=True)
+    except BaseException: cleanup(); raise
+    _close_also(demo, cleanup)
     if block:
-        print(f'crl_uls page on {demo.local_url} (Ctrl+C to stop)', file=sys.stderr, flush=True)
-        demo.block_thread()
+        print(f'crl_uls page on {demo.local_url} (Ctrl+C to stop); uploads in {folder} until measured', file=sys.stderr, flush=True)
+        _serve_until_stopped(demo)
     return demo

@@ -78,10 +78,10 @@ def _check_data(args) -> int:
     return 1 if n_err else 0
 
 # %% ../nbs/11_cli.ipynb #2f4cbcc2
-def _models(folder, trust:bool, **kw):
-    "Load a pipeline, turning a missing or untrusted model folder into a usage error."
+def _models(folder, trust:bool, expect_sha256:str|None=None, **kw):
+    "Load a pipeline, turning a missing or untrusted model folder (or one that is not the pinned one) into a usage error."
     from crl_uls.pipeline import Pipeline, UntrustedModelError
-    try: return Pipeline.load(folder, trust=trust, **kw)
+    try: return Pipeline.load(folder, trust=trust, expect_sha256=expect_sha256, **kw)
     except (FileNotFoundError, UntrustedModelError, ValueError) as err: raise UsageError(str(err)) from None   # ValueError: a device that is not there
 
 def _unique_stem(path:str, seen:set) -> str:
@@ -121,13 +121,14 @@ def _predict(args) -> int:
     files = expand_inputs(args.inputs)
     if not files: raise UsageError(f"no input files in {' '.join(args.inputs)}")
     if args.workers < 0: raise UsageError(f"--workers must be 0 or more, got {args.workers}")
-    pipe = _models(args.models, args.trust, points=args.points, formula=args.formula, bs=args.bs, device=args.device)
+    pipe = _models(args.models, args.trust, args.expect_sha256, points=args.points, formula=args.formula, bs=args.bs, device=args.device)
     n, failed, nosp, nocrl, accepted, seen = 0, 0, 0, 0, 0, set()
     with contextlib.ExitStack() as st:
         out = None
         if args.out:
             Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-            f = st.enter_context(open(args.out, 'w', newline='', errors='surrogateescape'))    # a file name that is not UTF-8 kept byte for byte
+            part = Path(f'{args.out}.partial')         # written as it goes, renamed to --out when the run is complete
+            f = st.enter_context(open(part, 'w', newline='', errors='surrogateescape'))    # a file name that is not UTF-8 kept byte for byte
             out = csv.DictWriter(f, ROW_COLS); out.writeheader()
         for m in pipe.predict_many(files, args.mm_per_px, progress=not args.quiet, spacing=table, workers=args.workers):
             n += 1; failed += not m.ok
@@ -143,6 +144,7 @@ def _predict(args) -> int:
             if m.ok and (args.overlays or args.masks or args.labelme):
                 img = load_input(m.path, args.mm_per_px)[1] if args.overlays else None
                 write_outputs(m, img, _unique_stem(m.path, seen), args.overlays, args.masks, args.labelme)
+    if args.out: os.replace(part, args.out)
     print(f"crl-uls predict: measured {n - failed} of {n} inputs, {failed} failed; {accepted} accepted, {n - failed - accepted} to check; "
           f"{nocrl} without a CRL (see their warnings); "
           f"{nosp} without spacing (CRL in pixels, no age: give --mm-per-px or --spacing CSV)"
@@ -201,8 +203,11 @@ def _train(args) -> int:
         d0, d1 = a['valid_before'].get('dice'), man['models']['segmentation']['valid'].get('dice')
         print(f"U-Net BatchNorm statistics adapted to the {a['images']} images of {a['dataset']}"
               + (f": held-out dice {d0:.3f} -> {d1:.3f}" if d0 is not None and d1 is not None else ''))
-    print(f"wrote {args.out}/segmentation.pkl, quality.pkl, landmarks.pkl and manifest.json in {man['train_seconds']:.0f} s "
-          f"(preset {preset}; {man['device']}{many})")
+    from crl_uls.pipeline import file_sha256
+    from pathlib import Path
+    print(f"wrote {args.out}/: each learner as weights (.safetensors), description (.json) and fastai learner (.pkl), "
+          f"acceptance.json and manifest.json in {man['train_seconds']:.0f} s (preset {preset}; {man['device']}{many}); "
+          f"manifest sha256 {file_sha256(Path(args.out)/'manifest.json')} (pin it: --expect-sha256)")
     return 0
 
 # %% ../nbs/11_cli.ipynb #9f98f6e7
@@ -320,7 +325,7 @@ def _evaluate(args) -> int:
     "Run `crl-uls evaluate`."
     from crl_uls.evaluate import evaluate
     from crl_uls.data import DataError
-    pipe = _models(args.models, args.trust, points=args.points, bs=args.bs)
+    pipe = _models(args.models, args.trust, args.expect_sha256, points=args.points, bs=args.bs)
     try: summary, res = evaluate(pipe, args.dataset, args.out, progress=not args.quiet, by=args.by)
     except (FileNotFoundError, DataError, ValueError) as err: raise UsageError(str(err)) from None
     if args.json: print(json.dumps(summary, default=float))
@@ -333,9 +338,11 @@ def _evaluate(args) -> int:
 def _app(args) -> int:
     "Run `crl-uls app`."
     if not 0 < args.port < 65536: raise UsageError(f"--port must be between 1 and 65535, got {args.port}")
-    pipe = _models(args.models, args.trust, points=args.points)
-    from crl_uls.app import launch
-    try: launch(pipe, host=args.host, port=args.port)
+    from crl_uls.app import launch, parse_auth, page_auth
+    try: auth = page_auth(args.host, parse_auth(args.auth, '--auth'))    # a bad --auth, or none off this computer: before loading
+    except ValueError as err: raise UsageError(str(err)) from None
+    pipe = _models(args.models, args.trust, args.expect_sha256, points=args.points)
+    try: launch(pipe, host=args.host, port=args.port, auth=auth)
     except OSError as err:      # the port in use, or an address this computer does not have
         raise UsageError(f"cannot serve on {args.host}:{args.port}: {str(err).split('. You can')[0]}") from None
     return 0
@@ -424,7 +431,7 @@ def make_parser() -> argparse.ArgumentParser:
     r = sub.add_parser('predict', help='measure CRL and GA on scans',
                        description='Measure crown, rump, CRL and GA on images and DICOM files (files, folders, globs).',
                        epilog=EXIT_STATUS_PREDICT)
-    r.add_argument('models', metavar='MODELS', help='model folder (three .pkl files and manifest.json)')
+    r.add_argument('models', metavar='MODELS', help='model folder written by crl-uls train (with its manifest.json)')
     r.add_argument('inputs', nargs='+', metavar='INPUT', help='image or DICOM files, folders, glob patterns')
     r.add_argument('--mm-per-px', type=float, help="spacing in mm per pixel for every input (default: --spacing, the data set's "
                                                     "meta.csv, each DICOM's own)")
@@ -442,14 +449,15 @@ def make_parser() -> argparse.ArgumentParser:
     r.add_argument('--workers', type=int, default=0, help='processes that read, decode and letterbox the inputs while the models '
                                                           'run (default 0: the measuring process itself)')
     r.add_argument('--device', help='where the models run: cpu, cuda or cuda:K (default: the GPU when there is one)')
-    r.add_argument('--trust', action='store_true', help='load .pkl files that do not match the manifest (loading a .pkl runs code)')
+    r.add_argument('--trust', action='store_true', help='load model files that do not match the manifest (an older folder\'s .pkl files: loading a .pkl runs code)')
+    r.add_argument('--expect-sha256', metavar='HASH', help='refuse the model folder unless its manifest.json has this sha256 (crl-uls train prints it): a pin kept outside the folder')
     r.add_argument('--quiet', action='store_true', help='no progress bar')
     r.set_defaults(run=_predict)
     e = sub.add_parser('evaluate', help='score a model folder on a labelled data set (agreement, acceptance, failures caught)',
                        description='Measure every image of a labelled data set and compare with the truth: per-image CSV, summary '
                                    'JSON and figures (Bland-Altman, risk-coverage, reliability, worst cases).',
                        epilog='exit status: 0 when every item was evaluated; 1 when some could not be (listed); 2 for bad arguments.')
-    e.add_argument('models', metavar='MODELS', help='model folder (three .pkl files, acceptance.json and manifest.json)')
+    e.add_argument('models', metavar='MODELS', help='model folder written by crl-uls train (with its manifest.json)')
     e.add_argument('dataset', metavar='DATASET', help='labelled data set: images/, annotations/ or meta.csv points, spacing')
     e.add_argument('--out', metavar='REPORT', help='folder for the report')
     e.add_argument('--points', choices=['auto', 'learned', 'geometric'], default='auto', help='calipers, as in predict (default auto)')
@@ -457,7 +465,8 @@ def make_parser() -> argparse.ArgumentParser:
     e.add_argument('--by', nargs='+', metavar='COLUMN', help="meta.csv columns to break the figures down by, worst subgroup first "
                    "(a column's values split on spaces into tags; default: the phantom's features when the set has them)")
     e.add_argument('--json', action='store_true', help='print the summary as one JSON object')
-    e.add_argument('--trust', action='store_true', help='load .pkl files that do not match the manifest (loading a .pkl runs code)')
+    e.add_argument('--trust', action='store_true', help='load model files that do not match the manifest (an older folder\'s .pkl files: loading a .pkl runs code)')
+    e.add_argument('--expect-sha256', metavar='HASH', help='refuse the model folder unless its manifest.json has this sha256 (crl-uls train prints it): a pin kept outside the folder')
     e.add_argument('--quiet', action='store_true', help='no progress bar')
     e.set_defaults(run=_evaluate)
     d = sub.add_parser('demo', help='phantom -> quick training -> measurement, with a results table',
@@ -472,12 +481,17 @@ def make_parser() -> argparse.ArgumentParser:
     d.set_defaults(run=_demo)
     a = sub.add_parser('app', help='serve the web page: upload a scan, see the mask, quality, CRL and GA',
                        description='Serve the web page: upload an image or DICOM file, see the overlay, mask, Good/Bad, '
-                                   'guideline criteria, CRL and GA. Binds 127.0.0.1 (this computer only) unless --host says otherwise.')
-    a.add_argument('models', metavar='MODELS', help='model folder (three .pkl files and manifest.json)')
+                                   'guideline criteria, CRL and GA. Binds 127.0.0.1 (this computer only) unless --host says otherwise; '
+                                   'any other host needs --auth or CRL_ULS_AUTH.')
+    a.add_argument('models', metavar='MODELS', help='model folder written by crl-uls train (with its manifest.json)')
     a.add_argument('--port', type=int, default=7860, help='port to serve on (default 7860)')
-    a.add_argument('--host', default='127.0.0.1', help='address to bind (default 127.0.0.1; 0.0.0.0 serves the network)')
+    a.add_argument('--host', default='127.0.0.1', help='address to bind (default 127.0.0.1; 0.0.0.0 serves the network, with --auth)')
+    a.add_argument('--auth', metavar='USER:PASSWORD', help='user name and password the page asks for (default: the environment '
+                   'variable CRL_ULS_AUTH=USER:PASSWORD, which keeps the password out of the process list); needed for any --host '
+                   'but 127.0.0.1, localhost and ::1')
     a.add_argument('--points', choices=['auto', 'learned', 'geometric'], default='auto', help='calipers, as in predict (default auto)')
-    a.add_argument('--trust', action='store_true', help='load .pkl files that do not match the manifest (loading a .pkl runs code)')
+    a.add_argument('--trust', action='store_true', help='load model files that do not match the manifest (an older folder\'s .pkl files: loading a .pkl runs code)')
+    a.add_argument('--expect-sha256', metavar='HASH', help='refuse the model folder unless its manifest.json has this sha256 (crl-uls train prints it): a pin kept outside the folder')
     a.set_defaults(run=_app)
     return p
 
@@ -497,6 +511,10 @@ def main(argv:list[str]|None=None, # arguments (default: the command line)
     except BrokenPipeError:      # the reader of our output went away (`crl-uls predict ... | head`): stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())     # so that the exit's flush does not fail again
         return 1
+    except OSError as err:       # a full disk, no permission, a folder that is not there: one line naming the path
+        where = f"{err.filename}: " if err.filename else ''
+        print(f"crl-uls {args.command}: error: {where}{err.strerror or err}", file=sys.stderr)
+        return 2
 
 # %% ../nbs/11_cli.ipynb #c11a0001
 #| eval: false

@@ -219,6 +219,11 @@ def plot_reliability(res, # the per-image DataFrame of `evaluate`
     ax.set(xlabel='p_ok (mean in bin)', ylabel='share within tolerance', title='Reliability of p_ok', xlim=(0, 1), ylim=(0, 1.02))
     return ax
 
+def _save_fig(fig, path, dpi:int):
+    "A figure as a PNG file, written whole or not at all (`write_file`)."
+    import io
+    buf = io.BytesIO(); fig.savefig(buf, format='png', dpi=dpi); write_file(path, buf.getvalue())
+
 def write_report(out, # folder to write
                  res, summary:dict, # from `evaluate`
                  results:list, # (item, Measurement) pairs, for the overlays
@@ -237,15 +242,15 @@ def write_report(out, # folder to write
         plot_bland_altman(errs, axs[0], title=f'all {len(errs)} with a CRL')
         plot_bland_altman(errs[errs.accepted.astype(bool)], axs[1], title=f'{int(errs.accepted.astype(bool).sum())} accepted')
         for ax in axs: ax.title.set_fontsize(9)
-        fig.tight_layout(); fig.savefig(out/'bland_altman.png', dpi=90); plt.close(fig)
+        fig.tight_layout(); _save_fig(fig, out/'bland_altman.png', 90); plt.close(fig)
         fig, axs = plt.subplots(1, 3, figsize=(15, 3.8))
         plot_risk_coverage(res, summary.get('threshold'), axs[0]); plot_reliability(res, ax=axs[1])
         axs[2].scatter(res.true_ga_days, res.ga_err_days, s=10, c=np.where(res.accepted.astype(bool), 'tab:blue', 'tab:red'))
         axs[2].axhline(0, color='k', lw=1); axs[2].set(xlabel='true GA (days)', ylabel='GA error (days)', title='GA error (red: not accepted)')
-        fig.tight_layout(); fig.savefig(out/'risk_coverage.png', dpi=90); plt.close(fig)
+        fig.tight_layout(); _save_fig(fig, out/'risk_coverage.png', 90); plt.close(fig)
         for c, recs in summary.get('by', {}).items():
             table = pd.DataFrame(recs); write_table(table, out/f'by_{c}.csv')
-            fig = plot_breakdown(table, c)[0].figure; fig.tight_layout(); fig.savefig(out/f'by_{c}.png', dpi=90); plt.close(fig)
+            fig = plot_breakdown(table, c)[0].figure; fig.tight_layout(); _save_fig(fig, out/f'by_{c}.png', 90); plt.close(fig)
         worst = res.assign(a=res.crl_err_mm.abs().fillna(np.inf)).sort_values('a', ascending=False).head(n_worst)
         if len(worst):
             by_id = {str(r['id']): (r, m) for r, m in results}
@@ -254,7 +259,7 @@ def write_report(out, # folder to write
                 r, m = by_id[str(w.id)]
                 ax.imshow(draw_overlay(read_item_image(r), m, min_width=400)); ax.axis('off')
                 ax.set_title(f"{w.id}: true {w.true_crl_mm:.1f} mm, error {w.crl_err_mm:+.1f} mm", fontsize=8)
-            fig.tight_layout(); fig.savefig(out/'worst.png', dpi=80); plt.close(fig)
+            fig.tight_layout(); _save_fig(fig, out/'worst.png', 80); plt.close(fig)
     for r, m in results if overlays else []:
         write_png(out/'overlays'/f"{r['id']}.png", draw_overlay(read_item_image(r), m)[..., ::-1])   # RGB -> OpenCV's BGR
     return out

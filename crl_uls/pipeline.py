@@ -5,6 +5,7 @@
 # %% ../nbs/08_pipeline.ipynb #6b4ae0ca
 from __future__ import annotations
 import hashlib, json, math, platform, time, warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field, asdict
 from datetime import datetime, timezone
 from glob import glob
@@ -17,18 +18,24 @@ from .quality import guideline_criteria
 from .segmentation import geometric_points
 
 # %% auto #0
-__all__ = ['STAGES', 'MANIFEST', 'ACCEPTANCE', 'MAX_SIDE', 'SIGNALS', 'ROW_COLS', 'MIN_QUALITY_AUC', 'GEOMETRIC_RGB', 'CHECK_RGB',
-           'UntrustedModelError', 'file_sha256', 'source_commit', 'versions', 'write_manifest', 'verify_models',
-           'expand_inputs', 'load_input', 'work_copy', 'prepare_input', 'Measurement', 'share_low', 'Acceptance',
-           'finish', 'Pipeline', 'draw_overlay', 'overlay_lines', 'naive_measure', 'benchmark']
+__all__ = ['STAGES', 'MANIFEST', 'ACCEPTANCE', 'WEIGHTS_EXT', 'DESC_EXT', 'MAX_SIDE', 'SIGNALS', 'ROW_COLS', 'MIN_QUALITY_AUC',
+           'GEOMETRIC_RGB', 'CHECK_RGB', 'UntrustedModelError', 'sha256_bytes', 'file_sha256', 'read_regular',
+           'source_commit', 'versions', 'model_files', 'write_manifest', 'read_model_folder', 'verify_models',
+           'learner_description', 'save_learner', 'blank_image', 'blank_mask', 'blank_label', 'blank_points',
+           'rebuild_learner', 'load_learners', 'expand_inputs', 'load_input', 'work_copy', 'prepare_input',
+           'Measurement', 'share_low', 'Acceptance', 'finish', 'Pipeline', 'draw_overlay', 'overlay_lines',
+           'naive_measure', 'benchmark']
 
 # %% ../nbs/08_pipeline.ipynb #b0b94155
 STAGES = ('segmentation', 'quality', 'landmarks')
 MANIFEST = 'manifest.json'
 ACCEPTANCE = 'acceptance.json'
+WEIGHTS_EXT, DESC_EXT = '.safetensors', '.json'     # each learner's weights (no code) and its description, beside the `.pkl`
 
 class UntrustedModelError(RuntimeError):
-    "A model file that the manifest does not vouch for (changed, unlisted, or no manifest at all)."
+    "A model file that the manifest does not vouch for (changed, unlisted, a link, or no manifest at all)."
+
+def sha256_bytes(b:bytes) -> str: "The sha256 of bytes in memory."; return hashlib.sha256(b).hexdigest()
 
 def file_sha256(path) -> str:
     "The sha256 of a file, read in chunks."
@@ -36,6 +43,17 @@ def file_sha256(path) -> str:
     with open(path, 'rb') as f:
         for b in iter(lambda: f.read(1 << 20), b''): h.update(b)
     return h.hexdigest()
+
+def read_regular(path) -> bytes:
+    "A file's bytes, read once through one open file; a symbolic link, a device or a pipe is refused."
+    import os, stat, errno
+    try: fd = os.open(path, os.O_RDONLY | getattr(os, 'O_NOFOLLOW', 0) | getattr(os, 'O_NONBLOCK', 0))
+    except OSError as e:
+        if e.errno == errno.ELOOP: raise UntrustedModelError(f"{path}: a symbolic link; a model folder's files must be its own regular files") from None
+        raise
+    with os.fdopen(fd, 'rb') as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode): raise UntrustedModelError(f"{path}: not a regular file")
+        return f.read()
 
 def source_commit() -> str|None:
     "The git commit of the `crl_uls` source in use, with '+changes' when its tracked files differ from it; None outside a git checkout."
@@ -53,58 +71,173 @@ def versions() -> dict:
     "Versions of Python and of the packages a model folder depends on, and the commit of the `crl_uls` source (`source_commit`)."
     import importlib.metadata as md
     out = {'python': platform.python_version()}
-    for p in ('crl_uls', 'fastai', 'fastcore', 'torch', 'torchvision', 'numpy', 'opencv-python'):
+    for p in ('crl_uls', 'fastai', 'fastcore', 'torch', 'torchvision', 'numpy', 'opencv-python', 'safetensors'):
         try: out[p] = md.version(p)
         except md.PackageNotFoundError: out[p] = None
     out['crl_uls_commit'] = source_commit()
     return out
 
-def write_manifest(folder, # the model folder holding the three .pkl files
+def model_files(folder) -> list[str]:
+    "The names of the files a manifest vouches for, in a folder as it is: each learner's `.pkl`, weights and description, and `acceptance.json`."
+    folder = Path(folder)
+    names = [f'{st}{e}' for st in STAGES for e in ('.pkl', WEIGHTS_EXT, DESC_EXT)] + [ACCEPTANCE]
+    return [n for n in names if (folder/n).exists()]
+
+def write_manifest(folder, # the model folder holding the learners
                    info:dict|None=None, # more to record: training data, settings, per-stage metrics under 'models'
                   ) -> dict:
-    "Write `manifest.json`: each learner's file, size and sha256, the package versions, and `info`."
+    "Write `manifest.json`: the sha256 and size of every model file (`model_files`), the package versions, and `info`."
     folder, info = Path(folder), dict(info or {})
     extra = info.pop('models', {})
-    models = {}
     for st in STAGES:
-        p = folder/f'{st}.pkl'
-        if not p.exists(): raise FileNotFoundError(f"{p}: the {st} learner is missing")
-        models[st] = {'file': p.name, 'sha256': file_sha256(p), 'bytes': p.stat().st_size, **extra.get(st, {})}
-    man = {'format': 1, 'created': datetime.now(timezone.utc).isoformat(timespec='seconds'),
-           'versions': versions(), **info, 'models': models}
-    a = folder/ACCEPTANCE
-    if a.exists(): man['acceptance'] = {'file': a.name, 'sha256': file_sha256(a), 'bytes': a.stat().st_size}
+        if not (folder/f'{st}.pkl').exists() and not (folder/f'{st}{WEIGHTS_EXT}').exists():
+            raise FileNotFoundError(f"{folder/st}.pkl: the {st} learner is missing")
+    files = {n: {'sha256': file_sha256(folder/n), 'bytes': (folder/n).stat().st_size} for n in model_files(folder)}
+    models = {st: {**({'file': f'{st}.pkl', **files[f'{st}.pkl']} if f'{st}.pkl' in files else {}), **extra.get(st, {})} for st in STAGES}
+    man = {'format': 2, 'created': datetime.now(timezone.utc).isoformat(timespec='seconds'),
+           'versions': versions(), **info, 'models': models, 'files': files}
+    if ACCEPTANCE in files: man['acceptance'] = {'file': ACCEPTANCE, **files[ACCEPTANCE]}
     write_file(folder/MANIFEST, json.dumps(man, indent=2, default=str))
     return man
 
-def verify_models(folder, # the model folder
-                  trust:bool=False, # load files the manifest does not vouch for (only files you trust!)
-                 ) -> dict:
-    "Check each .pkl against the manifest's sha256 before anything is unpickled; return the manifest."
+def _vouched(man:dict) -> dict:
+    "name -> sha256 of each file a manifest vouches for (its `files`; a manifest of format 1: the learners' and acceptance entries)."
+    if 'files' in man: return {n: d.get('sha256') for n, d in man['files'].items()}
+    out = {m['file']: m.get('sha256') for m in man.get('models', {}).values() if 'file' in m}
+    if 'file' in man.get('acceptance', {}): out[man['acceptance']['file']] = man['acceptance'].get('sha256')
+    return out
+
+def read_model_folder(folder, # the model folder
+                      trust:bool=False, # load files the manifest does not vouch for (only files you trust!)
+                      expect_sha256:str|None=None, # the sha256 the manifest must have: a pin from outside the folder
+                      pickles:bool=False, # also read the `.pkl` files (to copy them); they are never unpickled here
+                     ) -> tuple[dict, dict]:
+    "(manifest, {name: bytes}) of the files that load a model folder, each read once and checked against the manifest from those bytes: the weights and descriptions (no code), else, in an older folder, the `.pkl` files."
     folder = Path(folder)
     if not folder.is_dir(): raise FileNotFoundError(f"{folder}: no such model folder")
-    if not any((folder/f'{st}.pkl').exists() for st in STAGES):
+    if not any((folder/f'{st}{e}').exists() for st in STAGES for e in ('.pkl', WEIGHTS_EXT)):
         raise FileNotFoundError(f"{folder}: not a model folder: it holds none of {', '.join(f'{st}.pkl' for st in STAGES)} "
                                 "(give the folder that crl-uls train wrote)")
-    mp = folder/MANIFEST
-    man = json.loads(mp.read_text()) if mp.exists() else None
+    raw = read_regular(folder/MANIFEST) if (folder/MANIFEST).exists() else None
+    if expect_sha256 is not None:
+        got = sha256_bytes(raw) if raw is not None else 'missing'
+        if got != expect_sha256.strip().lower():
+            raise UntrustedModelError(f"{folder}: {MANIFEST} has sha256 {got}, not the expected {expect_sha256.strip()}: not the model folder you pinned")
+    try: man = json.loads(raw) if raw is not None else None
+    except ValueError: raise UntrustedModelError(f"{folder}: {MANIFEST} is not valid JSON") from None
     if man is None and not trust:
-        raise UntrustedModelError(f"{folder}: no {MANIFEST}, so its .pkl files cannot be checked; loading a .pkl runs code: "
-                                  "pass trust=True (--trust) only if you trust these files")
-    for st in STAGES:
-        p = folder/f'{st}.pkl'
-        if not p.exists(): raise FileNotFoundError(f"{p}: the {st} learner is missing from the model folder")
-    listed = {st: (folder/f'{st}.pkl', man.get('models', {}).get(st, {})) for st in STAGES} if man else {}
-    if man and ('acceptance' in man or (folder/ACCEPTANCE).exists()): listed['acceptance'] = (folder/ACCEPTANCE, man.get('acceptance', {}))
-    for st, (p, listed) in listed.items():
-        if not p.exists(): raise FileNotFoundError(f"{p}: listed in {MANIFEST} but missing from the model folder")
-        fault = (f"{p.name} is not listed in {MANIFEST}" if listed.get('file') != p.name or 'sha256' not in listed else
-                 f"{p.name} does not match its sha256 in {MANIFEST}: the file was changed" if file_sha256(p) != listed['sha256'] else None)
+        raise UntrustedModelError(f"{folder}: no {MANIFEST}, so its files cannot be checked: pass trust=True (--trust) only if you trust them")
+    listed = _vouched(man or {})
+    safe = any(n.endswith(WEIGHTS_EXT) for n in listed) or (man is None and all((folder/f'{st}{WEIGHTS_EXT}').exists() for st in STAGES))
+    names = [f'{st}{e}' for st in STAGES for e in ((WEIGHTS_EXT, DESC_EXT) if safe else ('.pkl',))]
+    names += [f'{st}.pkl' for st in STAGES if safe and pickles and (f'{st}.pkl' in listed or (folder/f'{st}.pkl').exists())]
+    if ACCEPTANCE in listed or (folder/ACCEPTANCE).exists(): names.append(ACCEPTANCE)
+    out = {}
+    for n in names:
+        p = folder/n
+        if not p.exists() and not p.is_symlink():
+            raise FileNotFoundError(f"{p}: " + (f"listed in {MANIFEST} but missing from the model folder" if n in listed else "missing from the model folder"))
+        out[n] = read_regular(p)
+        fault = (f"{n} is not listed in {MANIFEST}" if man is not None and not listed.get(n) else
+                 f"{n} does not match its sha256 in {MANIFEST}: the file was changed" if man is not None and sha256_bytes(out[n]) != listed[n] else None)
         if fault and not trust:
-            raise UntrustedModelError(f"{folder}: {fault}; loading a .pkl runs code (and {ACCEPTANCE} decides what is "
-                                      "accepted): refused. Pass trust=True (--trust) only if you trust this file")
+            what = 'loading a .pkl runs code' if n.endswith('.pkl') else f"the learners' weights and {ACCEPTANCE} decide every result"
+            raise UntrustedModelError(f"{folder}: {fault}; {what}: refused. Pass trust=True (--trust) only if you trust this file")
         if fault: warnings.warn(f"{folder}: {fault}; loading it because trust=True")
-    return man or {}
+    return man or {}, out
+
+def verify_models(folder, # the model folder
+                  trust:bool=False, # accept files the manifest does not vouch for (only files you trust!)
+                 ) -> dict:
+    "Check the files that load a model folder against its manifest (`read_model_folder`); return the manifest."
+    return read_model_folder(folder, trust)[0]
+
+# %% ../nbs/08_pipeline.ipynb #be184d05
+def learner_description(learn) -> dict:
+    "What rebuilds a learner in code (`rebuild_learner`): its `StageInfo`, the input normalisation, the classes; JSON."
+    from fastai.vision.all import Normalize
+    info = learn.crl_uls
+    norm = [t for t in learn.dls.after_batch.fs if isinstance(t, Normalize)]
+    d = {'format': 1, 'stage': info.stage, 'arch': info.arch, 'weights': info.weights, 'size': int(info.size),
+         'extra': json.loads(json.dumps(info.extra, default=float)),
+         'normalize': [norm[0].mean.flatten().tolist(), norm[0].std.flatten().tolist()] if norm else None}
+    if info.stage == 'quality': d['vocab'] = [str(v) for v in learn.dls.vocab]       # the U-Net's classes are fixed: background, fetus
+    return d
+
+def save_learner(learn, # a trained learner of one stage
+                 folder, # the model folder
+                ) -> list[Path]:
+    "Write a learner three ways: `STAGE.pkl` (fastai's exported learner), `STAGE.safetensors` (its weights, no code) and `STAGE.json` (`learner_description`)."
+    from safetensors.torch import save as st_save
+    folder, st = Path(folder), learn.crl_uls.stage
+    learn.export(folder/f'{st}.pkl')
+    sd = {k: v.detach().cpu().clone().contiguous() for k, v in learn.model.state_dict().items()}
+    write_file(folder/f'{st}{WEIGHTS_EXT}', st_save(sd, metadata={'stage': st, 'arch': learn.crl_uls.arch}))
+    write_file(folder/f'{st}{DESC_EXT}', json.dumps(learner_description(learn), indent=1))
+    return [folder/f'{st}{e}' for e in ('.pkl', WEIGHTS_EXT, DESC_EXT)]
+
+def blank_image(i): "A black image: the stand-in item of a rebuilt learner's DataLoaders."; return _blank(32)
+def blank_mask(i): "An empty mask, the stand-in target of a rebuilt U-Net."; from fastai.vision.all import PILMask; return PILMask.create(np.zeros((32, 32), np.uint8))
+def blank_label(i): "A class, the stand-in target of a rebuilt Good/Bad learner."; return 'good'
+def blank_points(i): "Two points, the stand-in target of a rebuilt landmark learner."; import torch; return torch.tensor([[8., 8.], [24., 24.]])
+def _blank(n): from crl_uls.learners import to_pil; return to_pil(np.zeros((n, n), np.uint8))
+
+@contextmanager
+def _no_init():
+    "While a network is built only to have its weights loaded: torch's random initialisers leave tensors as they are (a second, not five, for a VGG16)."
+    import torch.nn.init as I
+    names = [n for n in dir(I) if n.endswith('_') and not n.startswith('_') and callable(getattr(I, n))]
+    saved = {n: getattr(I, n) for n in names}
+    for n in names: setattr(I, n, lambda t, *a, **k: t)
+    try: yield
+    finally:
+        for n, f in saved.items(): setattr(I, n, f)
+
+def rebuild_learner(desc:dict, # `learner_description`, read from `STAGE.json`
+                    weights:bytes, # the contents of `STAGE.safetensors`
+                   ):
+    "A learner made in code from its description, with its weights loaded from safetensors bytes: nothing is unpickled."
+    from fastai.vision.all import DataBlock, ImageBlock, MaskBlock, CategoryBlock, PointBlock, Resize, ResizeMethod, Normalize, IndexSplitter
+    from safetensors.torch import load as st_load
+    from crl_uls.learners import StageInfo
+    st, ex = desc.get('stage'), desc.get('extra', {})
+    if st not in STAGES or desc.get('format') != 1: raise UntrustedModelError(f"a learner description of an unknown kind (stage {st!r}, format {desc.get('format')!r})")
+    blocks, target = {'segmentation': (MaskBlock(codes=['background', 'fetus']), blank_mask), 'quality': (CategoryBlock(vocab=desc.get('vocab')), blank_label),
+                      'landmarks': (PointBlock, blank_points)}[st]
+    db = DataBlock(blocks=(ImageBlock, blocks), getters=[blank_image, target], splitter=IndexSplitter([1]),
+                   item_tfms=Resize(int(desc['size']), method=ResizeMethod.Pad, pad_mode='zeros'))
+    dls = db.dataloaders([0, 1], bs=1, num_workers=0)
+    if desc.get('normalize'): dls.add_tfms([Normalize.from_stats(*desc['normalize'])], 'after_batch')
+    kw = dict(input=ex.get('input'), view=ex.get('view', 'frame'), pad=ex.get('pad', 0.25))
+    if st == 'segmentation':
+        from crl_uls.segmentation import seg_learner as make; kw = dict(last_cross=ex.get('last_cross', True))
+    elif st == 'quality':
+        from crl_uls.quality import quality_learner as make; kw['input'] = kw['input'] or 'channels'
+    else: from crl_uls.landmarks import landmark_learner as make
+    with _no_init(): learn = make(dls, arch=desc['arch'], pretrained=False, **kw)   # every weight is loaded below: none drawn at random
+    try: learn.model.load_state_dict(st_load(weights), strict=True, assign=True)      # the loaded tensors themselves: no second copy
+    except RuntimeError as e: raise UntrustedModelError(f"the {st} weights do not fit their description: {str(e).splitlines()[0]}") from None
+    learn.crl_uls = StageInfo(st, desc['arch'], desc['weights'], int(desc['size']), ex)
+    learn.model.eval()
+    return learn
+
+def load_learners(folder, # a model folder
+                  trust:bool=False, # load files the manifest does not vouch for
+                  expect_sha256:str|None=None, # the sha256 the manifest must have
+                  device:str='cpu', # where the learners go
+                  pickles:bool=False, # also read (never unpickle) the `.pkl` files, to copy them: `read_model_folder`
+                 ) -> tuple[list, dict, dict]:
+    "([segmentation, quality, landmarks] learners, manifest, {name: bytes}) of a model folder, checked (`read_model_folder`), rebuilt from weights and descriptions; an older folder's `.pkl` files are unpickled from the bytes checked."
+    import io, torch
+    man, files = read_model_folder(folder, trust, expect_sha256, pickles)
+    if f'{STAGES[0]}{WEIGHTS_EXT}' in files:
+        ls = [rebuild_learner(json.loads(files[f'{st}{DESC_EXT}']), files[f'{st}{WEIGHTS_EXT}']) for st in STAGES]
+    else:
+        from fastai.learner import load_learner
+        with warnings.catch_warnings():
+            warnings.filterwarnings('ignore', message='load_learner` uses Python')   # fastai's pickle note: the bytes were checked above
+            ls = [load_learner(io.BytesIO(files[f'{st}.pkl']), cpu=torch.device(device).type == 'cpu') for st in STAGES]
+    return ls, man, files
 
 # %% ../nbs/08_pipeline.ipynb #0c26ec01
 def expand_inputs(inputs, # paths, folders and glob patterns (str or Path), or one of them
@@ -268,10 +401,15 @@ class Acceptance:
         return p
 
     @classmethod
+    def loads(cls, text:str|bytes) -> Acceptance:
+        "An acceptance model from the contents of `acceptance.json`."
+        d = json.loads(text)
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k in cls.__dataclass_fields__})
+
+    @classmethod
     def load(cls, folder) -> Acceptance:
         "Read `acceptance.json` from a model folder."
-        d = json.loads((Path(folder)/ACCEPTANCE).read_text())
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+        return cls.loads((Path(folder)/ACCEPTANCE).read_bytes())
 
     @classmethod
     def fit(cls, signals:list, # one dict of signals per held-out result
@@ -412,19 +550,16 @@ class Pipeline:
 
     @classmethod
     def load(cls, folder, # a model folder written by `train_models`
-             trust:bool=False, # load .pkl files the manifest does not vouch for
+             trust:bool=False, # load files the manifest does not vouch for
              device:str|None=None, # 'cpu', 'cuda' or 'cuda:K'; None: the GPU when there is one
+             expect_sha256:str|None=None, # the sha256 the folder's manifest must have (a pin from outside the folder)
              **kw):
-        "Check the model folder against its manifest, then load the three learners onto `device`."
-        from fastai.learner import load_learner
+        "Check the model folder against its manifest, rebuild the three learners from their weights (nothing unpickled), and put them on `device`."
         dev = torch_device(device)
-        man = verify_models(folder, trust)
         set_threads()                           # chosen once, here, for the process that measures
-        with warnings.catch_warnings():
-            warnings.filterwarnings('ignore', message='load_learner` uses Python')   # fastai's pickle note: the files were checked above
-            ls = [load_learner(Path(folder)/f'{st}.pkl', cpu=dev.type == 'cpu') for st in STAGES]
+        ls, man, files = load_learners(folder, trust, expect_sha256, dev)
         for l in ls: l.dls.to(dev); l.model.to(dev)
-        if (Path(folder)/ACCEPTANCE).exists(): kw.setdefault('acceptance', Acceptance.load(folder))
+        if ACCEPTANCE in files: kw.setdefault('acceptance', Acceptance.loads(files[ACCEPTANCE]))
         else: warnings.warn(f"{folder}: no {ACCEPTANCE} (a model folder from an earlier version): p_ok is the Good/Bad probability alone")
         return cls(*ls, manifest=man, **kw)
 

@@ -5,7 +5,7 @@
 # %% ../nbs/09_train.ipynb #ec14fd09
 from __future__ import annotations
 import copy, dataclasses, json, shutil, sys, time, warnings
-from contextlib import nullcontext
+from contextlib import nullcontext, contextmanager
 from pathlib import Path
 import os
 from .core import seed_everything, run_device, set_threads, show_progress, torch_device   # first: it quiets fastai's import warning
@@ -16,18 +16,18 @@ from fastai.torch_core import rank_distrib, num_distrib, distrib_barrier
 from fastai.distributed import DistributedDL, rank0_first
 from torch.nn.parallel import DistributedDataParallel as DDP
 from .biometry import crl_px, crl_within_tolerance, TOLERANCE
-from .data import good_items, assign_split, read_table, write_table
+from .data import good_items, assign_split, read_table, write_table, write_file
 from .learners import seg_dls, quality_dls, landmark_dls, read_item_image, read_item_mask, adapt_batchnorm, imagenet_weights, why_no_imagenet
 from .phantom import read_phantom_json, write_phantoms
 from .segmentation import seg_learner, predict_masks
 from .quality import quality_items, quality_learner
 from .landmarks import landmark_learner, predict_landmarks, landmark_errors, limits_of_agreement
-from .pipeline import STAGES, MANIFEST, Acceptance, Pipeline, write_manifest, verify_models, file_sha256
+from .pipeline import STAGES, MANIFEST, Acceptance, Pipeline, write_manifest, verify_models, file_sha256, save_learner, load_learners
 from .presets import PRESETS, training_settings, settings_changes
 
 # %% auto #0
 __all__ = ['WEIGHTS', 'EXAMPLES_STALE_S', 'Snapshots', 'EpochLines', 'world_size', 'distributed_device', 'per_process',
-           'train_models', 'example_models']
+           'FolderBusyError', 'model_folder_lock', 'partial_folder', 'swap_in', 'train_models', 'example_models']
 
 # %% ../nbs/09_train.ipynb #7c12cbe5
 class Snapshots(Callback):
@@ -175,13 +175,10 @@ def _calibration_set(dataset, out, n:int, seed:int):
     return items, {'phantoms': int(n), 'seed': cseed, 'size': how['size'], 'scene': how.get('scene') or {}}
 
 def _init_from(init, S:dict):
-    "A model folder to start from (checked against its manifest, then loaded), the settings made to fit its learners (their architectures, the U-Net's last cross, the Good/Bad input; no warm-up), and its record."
-    import warnings
-    from fastai.learner import load_learner
-    init = Path(init); man = verify_models(init)
-    with warnings.catch_warnings():
-        warnings.filterwarnings('ignore', message='load_learner` uses Python')   # checked against the manifest above
-        src = {st: load_learner(init/f'{st}.pkl', cpu=True) for st in STAGES}
+    "A model folder to start from (its files read once, checked against its manifest, the learners rebuilt from those bytes), the settings made to fit its learners (their architectures, the U-Net's last cross, the Good/Bad input; no warm-up), its record, and the checked bytes of its files."
+    init = Path(init)
+    ls, man, files = load_learners(init, pickles=True)
+    src = dict(zip(STAGES, ls))
     S = copy.deepcopy(S)
     for st in STAGES: S[st]['arch'] = src[st].crl_uls.arch
     was = man.get('models', {})
@@ -189,7 +186,7 @@ def _init_from(init, S:dict):
         if k in was.get(st, {}): S[st][k] = was[st][k]
     S['segmentation']['warm_epochs'] = 0
     return src, S, {'folder': str(init.resolve()), 'preset': man.get('preset'), 'manifest_sha256': file_sha256(init/MANIFEST),
-                    'frozen_epochs': 1}
+                    'frozen_epochs': 1}, files
 
 def _adapt(seg, ada, folder, bs:int, rec:dict, out):
     "Re-estimate the U-Net's BatchNorm statistics on the images of `ada` (AdaBN), validate it again (a trained one), record both in `rec`, and export it to `out` (None: not this process)."
@@ -201,7 +198,7 @@ def _adapt(seg, ada, folder, bs:int, rec:dict, out):
     rec['adapt'] = {'dataset': str(Path(folder).resolve()), 'images': len(ada), 'batchnorm_layers': n, 'valid_before': before,
                     'seconds': round(time.time() - t0, 1)}
     seg.crl_uls.extra['valid'] = rec['valid']
-    if out is not None: seg.export(out/'segmentation.pkl')
+    if out is not None: save_learner(seg, out)
 
 def _start_from(learn, src):
     "Copy a trained learner's weights into a new learner of the same architecture, which records that it started from them."
@@ -239,6 +236,40 @@ def _domain_start(learn, seg):
     learn.crl_uls = dataclasses.replace(learn.crl_uls, weights='domain', extra={**learn.crl_uls.extra, 'domain_from': 'the U-Net encoder'})
     return learn
 
+class FolderBusyError(RuntimeError):
+    "Another run is writing the same model folder."
+
+@contextmanager
+def model_folder_lock(out, # the model folder about to be written
+                      active:bool=True, # False: no lock (the other processes of a distributed run; rank 0 holds it)
+                     ):
+    "Hold an exclusive lock on `out` (a lock file beside it) while it is written; a second run on the same folder is refused at once."
+    if not active: yield; return
+    out = Path(out); out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out.parent/f'.{out.name}.lock', 'w') as f:
+        try:
+            import fcntl
+            try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError: raise FolderBusyError(f"{out}: another crl-uls train is writing this model folder; wait for it or choose another --out") from None
+        except ImportError: pass                       # no fcntl (Windows): no lock
+        yield
+
+def partial_folder(out) -> Path:
+    "The folder a run writes into, beside `out`; renamed into place when the run is complete."
+    out = Path(out); return out.parent/f'.{out.name}.partial'
+
+def swap_in(work, # the complete new folder
+            out, # where it goes; an existing folder there is replaced
+           ) -> Path:
+    "Put the complete folder `work` in the place of `out`: the old one is moved aside, the new one renamed in, the old one removed."
+    work, out = Path(work), Path(out)
+    old = out.parent/f'.{out.name}.old'
+    shutil.rmtree(old, ignore_errors=True)
+    if out.exists() or out.is_symlink(): os.replace(out, old)
+    os.replace(work, out)
+    shutil.rmtree(old, ignore_errors=True)
+    return out
+
 def train_models(dataset, # a data set folder with images, masks and crown/rump annotations
                  out, # the model folder to write
                  preset:str='demo', # a key of `PRESETS`
@@ -265,116 +296,123 @@ def train_models(dataset, # a data set folder with images, masks and crown/rump 
     ada = good_items(adapt, ('image',)) if adapt is not None else None      # read before any training: a wrong folder fails at once
     if ada is not None and len(ada) < 2: raise ValueError(f"adapt: {adapt} holds {len(ada)} readable images; BatchNorm statistics need at least 2")
     rehearse = good_items(mix, ('image', 'mask', 'points')) if mix is not None else None
-    if init is not None: src, S, init_rec = _init_from(init, S); init_rec['kept'] = list(keep)
+    if init is not None and Path(init).resolve() == Path(out).resolve():
+        raise ValueError(f"--init and --out are the same folder ({out}): write the new models to another folder")
+    if init is not None: src, S, init_rec, init_files = _init_from(init, S); init_rec['kept'] = list(keep)
     start = _starts(S, weights, src is not None)
     if calibration is not None and calibration < 0: raise ValueError(f"calibration is a number of phantoms >= 0, got {calibration}")
     W = world_size(); P = per_process(S, W)           # S: what the manifest records; P: what each process trains with
     if src: P = {st: {**s, 'fine_tune': init_rec['frozen_epochs']} for st, s in P.items()}
     device = distributed_device(device)
-    rank, out = rank_distrib(), Path(out)
-    if rank == 0:
-        out.mkdir(parents=True, exist_ok=True)
-        shutil.rmtree(out/'_candidates', ignore_errors=True)       # never the candidates of an interrupted run
-    distrib_barrier()
-    t_all, info = time.time(), {}
-    threads = set_threads()
-    seed_everything(seed)
-    items = assign_split(good_items(dataset, ('image', 'mask', 'points')), valid_pct, seed)
-    if set(keep) == set(STAGES): items['is_valid'] = True     # nothing trains: every labelled item is held out, for the acceptance model
-    data_rec = {'dataset': str(Path(dataset).resolve()), 'items': len(items), 'valid_items': int(items.is_valid.sum()),
-                'phantom': 'ga_true_days' in items.columns}
-    if rehearse is not None:                           # trained on beside the training items, never held out: the figures stay the data set's
-        items = pd.concat([items, rehearse.assign(id='mix-' + rehearse.id.astype(str), is_valid=False)], ignore_index=True)
-        data_rec['mix'] = {'dataset': str(Path(mix).resolve()), 'items': len(rehearse)}
-    data_rec['train_items'] = int((~items.is_valid).sum())
-    def learner(make, dls, st, *a, **kw):
-        if device: dls.to(device)
-        learn = make(dls, *a, pretrained=start[st] == 'imagenet', **kw)   # from a model folder: its weights, below
-        return _start_from(learn, src[st]) if src else learn
-    def kept(st):                                      # a learner of the init folder, as it is
-        was = json.loads((Path(init)/MANIFEST).read_text())['models'].get(st, {})    # verified by `_init_from` already
-        info[st] = {**was, 'weights': 'kept', 'train_seconds': 0.0, 'valid': {}}
-        info[st].pop('sha256', None)                   # (the new manifest hashes the copy)
-        if rank == 0 and not (st == 'segmentation' and ada is not None): shutil.copyfile(Path(init)/f'{st}.pkl', out/f'{st}.pkl')   # an adapted U-Net is exported by `_adapt`
-        return src[st]
-    def fit(learn, st, cbs=(), t0=None):
-        s, t0 = P[st], t0 or time.time()
-        _fit(learn, st, s, progress, cbs)
-        info[st] = {'arch': learn.crl_uls.arch, 'weights': learn.crl_uls.weights, **S[st], 'bs_per_process': s['bs'],
-                    **({'domain_from': learn.crl_uls.extra['domain_from']} if 'domain_from' in learn.crl_uls.extra else {}),
-                    'train_seconds': round(time.time() - t0, 1), 'valid': _valid_metrics(learn)}
-        learn.crl_uls.extra['valid'] = info[st]['valid']      # the learner carries its validation figures (the pipeline reads the quality's)
-        if rank == 0: learn.export(out/f'{st}.pkl')
-    # 1. segmentation
-    s, t0 = P['segmentation'], time.time()
-    first = s['warm_size'] if s['warm_epochs'] else s['size']
-    if 'segmentation' in keep: seg = kept('segmentation')
-    else:
-        seg = learner(seg_learner, seg_dls(items, size=first, bs=s['bs'], seed=seed, us_aug=s['us_aug']), 'segmentation', arch=s['arch'], last_cross=s['last_cross'])
-        if s['warm_epochs']:                       # progressive resizing: most epochs small and cheap, the last ones at full size
-            _fit(seg, f'segmentation at {first} px', {**s, 'epochs': s['warm_epochs'], 'lr': s['warm_lr']}, progress)
-            seg.dls = seg_dls(items, size=s['size'], bs=s['bs'], seed=seed, us_aug=s['us_aug'])
-            if device: seg.dls.to(device)
-            seg.crl_uls = dataclasses.replace(seg.crl_uls, size=s['size'])
-        fit(seg, 'segmentation', t0=t0)
-    if ada is not None: _adapt(seg, ada, adapt, s['bs'], info['segmentation'], out if rank == 0 else None)   # trained or kept
-    # 2. quality: corruptions of the truth, and U-Net outputs on images the U-Net did not train on
-    q, t0 = P['quality'], time.time()
-    va, tr = items[items.is_valid], items[~items.is_valid]
-    if 'quality' in keep: unet = None
-    elif src:         # the folder's U-Net never saw these images: its outputs on them are honest candidates, no cross-fitting needed
-        unet = {i: [('unet', m)] for i, m in zip(tr.id, predict_masks(src['segmentation'], [read_item_image(r) for r in tr.to_dict('records')], s['bs']))}
-    else: unet = _oof_masks(items, s, q['folds'], q['fold_epochs'], seed, progress, device, start['segmentation'] == 'imagenet')
-    def candidates():                                  # written by rank 0 first (fastai's rank0_first); the others read its table
-        table = out/'_candidates'/'candidates.csv'
-        if table.exists(): return read_table(table)
-        for i, m in zip(va.id, predict_masks(seg, [read_item_image(r) for r in va.to_dict('records')], s['bs'])): unet[i] = [('unet', m)]
-        src = pd.concat([tr.sample(n=min(len(tr), q['n']), random_state=seed), va])
-        c = quality_items(src, out/'_candidates', q['per_image'], seed, unet)
-        write_table(c, table)
-        return c
-    if 'quality' in keep: ql = kept('quality')
-    else:
-        cands = rank0_first(candidates) if W > 1 else candidates()
-        t_cross = time.time() - t0
-        ql = learner(quality_learner, quality_dls(cands, size=q['size'], bs=q['bs'], seed=seed, input=q['input'], us_aug=q['us_aug'], view=q['view'], pad=q['pad']),
-                     'quality', arch=q['arch'], input=q['input'], view=q['view'], pad=q['pad'])
-        fit(ql, 'quality')
-        info['quality'].update(candidates={k: int(v) for k, v in cands.kind.value_counts().items()},
-                               candidates_good={k: int(v) for k, v in cands[cands.quality == 'good'].kind.value_counts().items()},
-                               cross_fit_seconds=round(t_cross, 1))
-    # 3. landmarks on the masked images
-    l = P['landmarks']
-    if 'landmarks' in keep: lm = kept('landmarks')
-    else:
-        lm = learner(landmark_learner, landmark_dls(items, size=l['size'], bs=l['bs'], seed=seed, us_aug=l['us_aug'], input=l['input'], view=l['view'], pad=l['pad']),
-                     'landmarks', arch=l['arch'], input=l['input'], view=l['view'], pad=l['pad'])
-        if start['landmarks'] == 'domain': _domain_start(lm, seg)       # the trained U-Net's encoder: the same ResNet
-        fit(lm, 'landmarks')
-    if rank:                                           # what is left is rank 0's: figures, the acceptance model, the manifest
+    rank, final = rank_distrib(), Path(out)
+    with model_folder_lock(final, rank == 0):
+        out = partial_folder(final)                    # written here, renamed into place when complete: the old folder lives until then
+        if rank == 0:
+            shutil.rmtree(out, ignore_errors=True)     # never the leftovers of an interrupted run
+            out.mkdir(parents=True)
         distrib_barrier()
-        return json.loads((out/MANIFEST).read_text())
-    if len(va) and va.mm_per_px.notna().all():
-        pred = predict_landmarks(lm, [read_item_image(r) for r in va.to_dict('records')], [read_item_mask(f) for f in va['mask']], l['bs'])
-        e = landmark_errors(pred, va[['crown_x', 'crown_y', 'rump_x', 'rump_y']].to_numpy(float).reshape(-1, 2, 2), va.mm_per_px)
-        info['landmarks']['valid'].update({f'median_abs_{c}': round(float(e[c].abs().median()), 3)
-                                           for c in ('crown_err_mm', 'rump_err_mm', 'crl_err_mm', 'ga_err_days')})
-    # 4. the acceptance model, on the held-out items and the calibration phantoms through the whole pipeline
-    n_cal = S['data'].get('n_calib', 0) if calibration is None else calibration
-    cal, cal_rec = _calibration_set(dataset, out, n_cal, seed) if not set(keep) == set(STAGES) else (None, 'every learner kept')
-    acc, held = _fit_acceptance(seg, ql, lm, va if cal is None else pd.concat([va, cal.assign(id='cal-' + cal.id)], ignore_index=True), s['bs'])
-    acc.save(out)
-    shutil.rmtree(out/'_candidates', ignore_errors=True); shutil.rmtree(out/'_calibration', ignore_errors=True)
-    man = write_manifest(out, {'device': run_device(), 'threads': threads, 'seed': seed, 'preset': preset,
-                                'world_size': W, 'backend': _backend(), 'init': init_rec,
-                                'overrides': overrides or {}, 'train_seconds': round(time.time() - t_all, 1),
-                                'training_data': data_rec,
-                                'held_out': held, 'weights': weights,
-                                'acceptance_fit': {'kind': acc.kind, 'threshold': acc.threshold, 'held_out_items': len(va),
-                                                   'calibration': cal_rec if cal is not None else {'phantoms': 0, 'why': cal_rec}, **acc.fit_info},
-                                'models': info})
-    distrib_barrier()                                  # the other processes return once the folder is complete
-    return man
+        t_all, info = time.time(), {}
+        threads = set_threads()
+        seed_everything(seed)
+        items = assign_split(good_items(dataset, ('image', 'mask', 'points')), valid_pct, seed)
+        if set(keep) == set(STAGES): items['is_valid'] = True     # nothing trains: every labelled item is held out, for the acceptance model
+        data_rec = {'dataset': str(Path(dataset).resolve()), 'items': len(items), 'valid_items': int(items.is_valid.sum()),
+                    'phantom': 'ga_true_days' in items.columns}
+        if rehearse is not None:                           # trained on beside the training items, never held out: the figures stay the data set's
+            items = pd.concat([items, rehearse.assign(id='mix-' + rehearse.id.astype(str), is_valid=False)], ignore_index=True)
+            data_rec['mix'] = {'dataset': str(Path(mix).resolve()), 'items': len(rehearse)}
+        data_rec['train_items'] = int((~items.is_valid).sum())
+        def learner(make, dls, st, *a, **kw):
+            if device: dls.to(device)
+            learn = make(dls, *a, pretrained=start[st] == 'imagenet', **kw)   # from a model folder: its weights, below
+            return _start_from(learn, src[st]) if src else learn
+        def kept(st):                                      # a learner of the init folder, as it is
+            was = json.loads((Path(init)/MANIFEST).read_text())['models'].get(st, {})    # verified by `_init_from` already
+            info[st] = {**was, 'weights': 'kept', 'train_seconds': 0.0, 'valid': {}}
+            for k in ('sha256', 'bytes', 'file'): info[st].pop(k, None)      # (the new manifest hashes the copy)
+            if rank == 0 and not (st == 'segmentation' and ada is not None):   # an adapted U-Net is saved by `_adapt`
+                for n, b in init_files.items():            # the bytes checked when the folder was read, not the files as they are now
+                    if n.split('.')[0] == st: write_file(out/n, b)
+            return src[st]
+        def fit(learn, st, cbs=(), t0=None):
+            s, t0 = P[st], t0 or time.time()
+            _fit(learn, st, s, progress, cbs)
+            info[st] = {'arch': learn.crl_uls.arch, 'weights': learn.crl_uls.weights, **S[st], 'bs_per_process': s['bs'],
+                        **({'domain_from': learn.crl_uls.extra['domain_from']} if 'domain_from' in learn.crl_uls.extra else {}),
+                        'train_seconds': round(time.time() - t0, 1), 'valid': _valid_metrics(learn)}
+            learn.crl_uls.extra['valid'] = info[st]['valid']      # the learner carries its validation figures (the pipeline reads the quality's)
+            if rank == 0: save_learner(learn, out)
+        # 1. segmentation
+        s, t0 = P['segmentation'], time.time()
+        first = s['warm_size'] if s['warm_epochs'] else s['size']
+        if 'segmentation' in keep: seg = kept('segmentation')
+        else:
+            seg = learner(seg_learner, seg_dls(items, size=first, bs=s['bs'], seed=seed, us_aug=s['us_aug']), 'segmentation', arch=s['arch'], last_cross=s['last_cross'])
+            if s['warm_epochs']:                       # progressive resizing: most epochs small and cheap, the last ones at full size
+                _fit(seg, f'segmentation at {first} px', {**s, 'epochs': s['warm_epochs'], 'lr': s['warm_lr']}, progress)
+                seg.dls = seg_dls(items, size=s['size'], bs=s['bs'], seed=seed, us_aug=s['us_aug'])
+                if device: seg.dls.to(device)
+                seg.crl_uls = dataclasses.replace(seg.crl_uls, size=s['size'])
+            fit(seg, 'segmentation', t0=t0)
+        if ada is not None: _adapt(seg, ada, adapt, s['bs'], info['segmentation'], out if rank == 0 else None)   # trained or kept
+        # 2. quality: corruptions of the truth, and U-Net outputs on images the U-Net did not train on
+        q, t0 = P['quality'], time.time()
+        va, tr = items[items.is_valid], items[~items.is_valid]
+        if 'quality' in keep: unet = None
+        elif src:         # the folder's U-Net never saw these images: its outputs on them are honest candidates, no cross-fitting needed
+            unet = {i: [('unet', m)] for i, m in zip(tr.id, predict_masks(src['segmentation'], [read_item_image(r) for r in tr.to_dict('records')], s['bs']))}
+        else: unet = _oof_masks(items, s, q['folds'], q['fold_epochs'], seed, progress, device, start['segmentation'] == 'imagenet')
+        def candidates():                                  # written by rank 0 first (fastai's rank0_first); the others read its table
+            table = out/'_candidates'/'candidates.csv'
+            if table.exists(): return read_table(table)
+            for i, m in zip(va.id, predict_masks(seg, [read_item_image(r) for r in va.to_dict('records')], s['bs'])): unet[i] = [('unet', m)]
+            src = pd.concat([tr.sample(n=min(len(tr), q['n']), random_state=seed), va])
+            c = quality_items(src, out/'_candidates', q['per_image'], seed, unet)
+            write_table(c, table)
+            return c
+        if 'quality' in keep: ql = kept('quality')
+        else:
+            cands = rank0_first(candidates) if W > 1 else candidates()
+            t_cross = time.time() - t0
+            ql = learner(quality_learner, quality_dls(cands, size=q['size'], bs=q['bs'], seed=seed, input=q['input'], us_aug=q['us_aug'], view=q['view'], pad=q['pad']),
+                         'quality', arch=q['arch'], input=q['input'], view=q['view'], pad=q['pad'])
+            fit(ql, 'quality')
+            info['quality'].update(candidates={k: int(v) for k, v in cands.kind.value_counts().items()},
+                                   candidates_good={k: int(v) for k, v in cands[cands.quality == 'good'].kind.value_counts().items()},
+                                   cross_fit_seconds=round(t_cross, 1))
+        # 3. landmarks on the masked images
+        l = P['landmarks']
+        if 'landmarks' in keep: lm = kept('landmarks')
+        else:
+            lm = learner(landmark_learner, landmark_dls(items, size=l['size'], bs=l['bs'], seed=seed, us_aug=l['us_aug'], input=l['input'], view=l['view'], pad=l['pad']),
+                         'landmarks', arch=l['arch'], input=l['input'], view=l['view'], pad=l['pad'])
+            if start['landmarks'] == 'domain': _domain_start(lm, seg)       # the trained U-Net's encoder: the same ResNet
+            fit(lm, 'landmarks')
+        if rank:                                           # what is left is rank 0's: figures, the acceptance model, the manifest
+            distrib_barrier()
+            return json.loads((final/MANIFEST).read_text())
+        if len(va) and va.mm_per_px.notna().all():
+            pred = predict_landmarks(lm, [read_item_image(r) for r in va.to_dict('records')], [read_item_mask(f) for f in va['mask']], l['bs'])
+            e = landmark_errors(pred, va[['crown_x', 'crown_y', 'rump_x', 'rump_y']].to_numpy(float).reshape(-1, 2, 2), va.mm_per_px)
+            info['landmarks']['valid'].update({f'median_abs_{c}': round(float(e[c].abs().median()), 3)
+                                               for c in ('crown_err_mm', 'rump_err_mm', 'crl_err_mm', 'ga_err_days')})
+        # 4. the acceptance model, on the held-out items and the calibration phantoms through the whole pipeline
+        n_cal = S['data'].get('n_calib', 0) if calibration is None else calibration
+        cal, cal_rec = _calibration_set(dataset, out, n_cal, seed) if not set(keep) == set(STAGES) else (None, 'every learner kept')
+        acc, held = _fit_acceptance(seg, ql, lm, va if cal is None else pd.concat([va, cal.assign(id='cal-' + cal.id)], ignore_index=True), s['bs'])
+        acc.save(out)
+        shutil.rmtree(out/'_candidates', ignore_errors=True); shutil.rmtree(out/'_calibration', ignore_errors=True)
+        man = write_manifest(out, {'device': run_device(), 'threads': threads, 'seed': seed, 'preset': preset,
+                                    'world_size': W, 'backend': _backend(), 'init': init_rec,
+                                    'overrides': overrides or {}, 'train_seconds': round(time.time() - t_all, 1),
+                                    'training_data': data_rec,
+                                    'held_out': held, 'weights': weights,
+                                    'acceptance_fit': {'kind': acc.kind, 'threshold': acc.threshold, 'held_out_items': len(va),
+                                                       'calibration': cal_rec if cal is not None else {'phantoms': 0, 'why': cal_rec}, **acc.fit_info},
+                                    'models': info})
+        swap_in(out, final)                                # complete: now it replaces the old folder
+        distrib_barrier()                                  # the other processes return once the folder is in place
+        return man
 
 # %% ../nbs/09_train.ipynb #abebe7d2
 EXAMPLES_STALE_S = 6 * 3600     # other versions' example folders unused this long are removed

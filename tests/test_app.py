@@ -162,5 +162,129 @@ def test_bad_file_is_a_clear_message(browser, server, tmp_path):
         body = page.content()
         crl = _text(page, 'crl')
     finally: page.close()
-    assert status.startswith('Error: ') and 'notes.png' in status, status
+    assert status == 'Error: notes.png: not a PNG, JPEG, BMP, TIFF or DICOM file (judged by its content, not its name)', status
     assert 'Traceback' not in body and crl == ''
+
+# The page hardened: what it takes, where uploads go, who may open it.
+
+def _log_folder(log) -> Path:
+    "The private upload folder a served page names in its log ('uploads in FOLDER until measured')."
+    line = next(l for l in Path(log).read_text().splitlines() if ' uploads in ' in l)
+    return Path(line.split(' uploads in ')[1].rsplit(' until measured', 1)[0])
+
+@pytest.fixture(scope='module')
+def pipe(tiny_models):
+    from crl_uls.pipeline import Pipeline
+    return Pipeline.load(tiny_models, points='geometric')
+
+@pytest.fixture
+def no_decode(monkeypatch):
+    "Every file `load_input` is asked to read (arrays left out: `predict` passes it those too)."
+    import numpy as np, crl_uls.pipeline as pl
+    seen, load = [], pl.load_input
+    def spy(x, *a, **k):
+        if not isinstance(x, np.ndarray): seen.append(str(x))
+        return load(x, *a, **k)
+    monkeypatch.setattr(pl, 'load_input', spy)
+    return seen
+
+def test_bind_default_is_loopback(pipe):
+    "launch and `crl-uls app` bind 127.0.0.1 unless told otherwise, and the running page does."
+    import inspect
+    from crl_uls.app import launch
+    from crl_uls.cli import make_parser
+    assert inspect.signature(launch).parameters['host'].default == '127.0.0.1'
+    assert make_parser().parse_args(['app', 'm']).host == '127.0.0.1'
+    demo = launch(pipe, port=_free_port(), block=False)
+    try: assert demo.server_name == '127.0.0.1' and demo.local_url.startswith('http://127.0.0.1:')
+    finally: demo.close()
+
+def test_non_image_is_refused_by_content_not_decoded(pipe, tmp_path, no_decode):
+    "A text file named scan.png is refused in one line before anything decodes it; a DICOM named .png is taken."
+    from crl_uls.app import measure, OUTPUTS
+    from crl_uls.data import write_dicom
+    import numpy as np
+    bad = tmp_path/'scan.png'; bad.write_text('a text file, not a scan\n' * 20)
+    res = measure(pipe, str(bad), 0.3)
+    assert res[-1] == 'Error: scan.png: not a PNG, JPEG, BMP, TIFF or DICOM file (judged by its content, not its name)', res[-1]
+    assert res[:-1] == (None, None, None, None, '', '', '', '') and no_decode == []
+    dcm = write_dicom(tmp_path/'dicom.png', np.full((64, 64), 90, np.uint8), 0.3)
+    assert measure(pipe, str(dcm))[OUTPUTS.index('status')].startswith('Measured dicom.png in ')
+    assert no_decode == [str(dcm)]
+
+def test_oversized_upload_is_refused(pipe, scan, monkeypatch, no_decode):
+    "A file over MAX_UPLOAD_MB gets one line and is not decoded (the limit made small here rather than a 200 MB file)."
+    import crl_uls.app as app
+    assert app.MAX_UPLOAD_MB == 200
+    monkeypatch.setattr(app, 'MAX_UPLOAD_MB', 0.001)         # 1048 bytes; the scan is larger
+    size = Path(scan[0]).stat().st_size
+    assert size > 1048
+    st = app.measure(pipe, str(scan[0]), 0.3)[-1]
+    assert st == f'Error: scan.png: {size:,} bytes, more than the page takes (0.001 MB)', st
+    assert '\n' not in st and no_decode == []
+
+def test_other_host_needs_auth(pipe, monkeypatch):
+    "launch refuses a host other than loopback without a password (no server starts); CRL_ULS_AUTH lets it serve, behind a login."
+    import urllib.error, urllib.parse
+    from crl_uls.app import launch
+    monkeypatch.delenv('CRL_ULS_AUTH', raising=False)
+    port = _free_port()
+    with pytest.raises(ValueError, match=r'^serving on 127\.0\.0\.2 needs a password: give --auth USER:PASSWORD or set CRL_ULS_AUTH'):
+        launch(pipe, host='127.0.0.2', port=port, block=False).close()     # another address (loopback's: nothing leaves this computer)
+    with socket.socket() as s:                                    # nothing is listening there
+        assert s.connect_ex(('127.0.0.2', port)) != 0
+    monkeypatch.setenv('CRL_ULS_AUTH', 'ann:s3cret')
+    demo = launch(pipe, host='127.0.0.2', port=port, block=False)
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with pytest.raises(urllib.error.HTTPError) as e: opener.open(f'http://127.0.0.2:{port}/config', timeout=30)
+        assert e.value.code == 401                                # the page's data needs the login
+        login = urllib.parse.urlencode({'username': 'ann', 'password': 's3cret'}).encode()
+        with opener.open(f'http://127.0.0.2:{port}/login', data=login, timeout=30) as r: assert r.status == 200
+    finally: demo.close()
+
+def test_cli_other_host_needs_auth(tiny_models, monkeypatch):
+    "crl-uls app --host 0.0.0.0 without --auth or CRL_ULS_AUTH: one line, exit 2, nothing served; a value without ':' too."
+    from conftest import cli
+    import crl_uls.app as app
+    monkeypatch.delenv('CRL_ULS_AUTH', raising=False)
+    monkeypatch.setattr(app, 'launch', lambda *a, **k: pytest.fail('crl-uls app served without a password'))   # never serve here
+    r = cli('app', tiny_models, '--host', '0.0.0.0', '--port', _free_port())
+    assert r.returncode == 2 and r.stderr.strip().count('\n') == 0, r.stderr
+    assert 'crl-uls app: error: serving on 0.0.0.0 needs a password' in r.stderr, r.stderr
+    r = cli('app', tiny_models, '--auth', 'ann-s3cret')
+    assert r.returncode == 2 and '--auth must be USER:PASSWORD' in r.stderr and 's3cret' not in r.stderr, r.stderr
+
+def test_upload_is_deleted_after_measure(pipe, scan, tmp_path):
+    "An upload inside the page's private folder is gone once measured, measured or refused; a file elsewhere is kept."
+    from crl_uls.app import measure, private_uploads
+    folder, cleanup = private_uploads()
+    try:
+        assert folder.stat().st_mode & 0o777 == 0o700
+        (folder/'h1').mkdir(); (folder/'h2').mkdir()
+        good, bad = Path(shutil.copy(scan[0], folder/'h1'/'scan.png')), folder/'h2'/'notes.png'
+        bad.write_text('not an image')
+        assert measure(pipe, str(good), 0.3, upload_dir=folder)[-1].startswith('Measured scan.png in ')
+        assert measure(pipe, str(bad), 0.3, upload_dir=folder)[-1].startswith('Error: notes.png: ')
+        assert not good.exists() and not bad.exists() and list(folder.iterdir()) == []
+        assert measure(pipe, str(scan[0]), 0.3, upload_dir=folder)[-1].startswith('Measured') and Path(scan[0]).exists()
+    finally: cleanup()
+    assert not folder.exists()
+
+def test_page_deletes_the_upload_and_its_folder(browser, decided, scan, tmp_path):
+    "Served: the upload lands in the page's private folder (0700), is gone once measured, and the folder goes when the page stops."
+    log = tmp_path/'server.log'
+    with _serve(decided['always'], log) as url:
+        folder = _log_folder(log)
+        assert folder.is_dir() and folder.stat().st_mode & 0o777 == 0o700
+        page = browser.new_page()
+        try:
+            _open(page, url); _put_file(page, url, scan[0])
+            assert [p for p in folder.rglob('scan.png')], list(folder.rglob('*'))       # the upload is there, waiting
+            page.locator('#measure').click()
+            page.wait_for_function("() => { const e = document.querySelector('#status textarea, #status input'); return e && e.value.length > 0 }",
+                                   timeout=60_000)
+            assert _text(page, 'status').startswith('Measured scan.png in ')
+        finally: page.close()
+        assert not list(folder.rglob('scan.png')), list(folder.rglob('*'))
+    assert not folder.exists()                                    # stopped (SIGTERM): the folder is removed

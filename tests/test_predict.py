@@ -1,4 +1,5 @@
 "`crl-uls predict` and the pipeline on real files: error rows, outputs, trust, determinism."
+from pathlib import Path
 import csv, json, shutil
 import numpy as np
 import pytest
@@ -26,7 +27,7 @@ def test_predict_writes_error_rows_and_goes_on(tiny_models, inputs, tmp_path):
     assert r.returncode == 1, r.stderr            # some inputs failed
     assert 'Traceback' not in r.stderr and 'measured 4 of 7 inputs, 3 failed' in r.stderr
     rows = list(csv.DictReader(open(out)))
-    assert len(rows) == 7
+    assert len(rows) == 7 and not Path(f'{out}.partial').exists()      # written beside, renamed when complete
     need = ['path', 'crown_x', 'crown_y', 'rump_x', 'rump_y', 'crl_px', 'mm_per_px', 'crl_mm', 'ga_days', 'ga', 'quality',
             'quality_prob', 'warnings', 'error']
     assert set(need) <= set(rows[0])
@@ -54,14 +55,43 @@ def test_predict_json_and_spacing_argument(tiny_models, found, tmp_path):
     assert bad.returncode == 2 and 'mm_per_px must be finite' in bad.stderr
 
 def test_changed_model_file_is_refused(tiny_models, inputs, tmp_path):
+    "A changed weights file is refused before anything is built from it; a changed .pkl does not matter, since nothing is unpickled."
     d, _ = inputs
     m = tmp_path/'models'; shutil.copytree(tiny_models, m)
-    b = bytearray((m/'segmentation.pkl').read_bytes()); b[len(b) // 2] ^= 1; (m/'segmentation.pkl').write_bytes(bytes(b))
+    orig = (m/'segmentation.safetensors').read_bytes()
+    b = bytearray(orig); b[len(b) // 2] ^= 1; (m/'segmentation.safetensors').write_bytes(bytes(b))
     r = cli('predict', str(m), str(d/'ok_0.png'), '--quiet')
-    assert r.returncode == 2 and 'segmentation.pkl does not match its sha256' in r.stderr and 'Traceback' not in r.stderr
+    assert r.returncode == 2 and 'segmentation.safetensors does not match its sha256' in r.stderr and 'Traceback' not in r.stderr
+    (m/'segmentation.safetensors').write_bytes(orig)
+    (m/'quality.pkl').write_bytes(b'not a pickle at all')             # predict never opens it
+    r = cli('predict', str(m), str(d/'ok_0.png'), '--quiet')
+    assert r.returncode == 0, r.stderr
     (m/'manifest.json').unlink()
     r = cli('predict', str(m), str(d/'ok_0.png'), '--quiet')
     assert r.returncode == 2 and 'no manifest.json' in r.stderr
+
+def test_loading_a_model_folder_unpickles_nothing(tiny_models, monkeypatch):
+    "The learners are rebuilt in code from weights and descriptions: with torch.load and pickle's loaders broken, the folder still loads."
+    import pickle, torch
+    from crl_uls.pipeline import Pipeline
+    def refuse(*a, **k): raise AssertionError('something was unpickled')
+    for mod, name in ((torch, 'load'), (pickle, 'load'), (pickle, 'loads'), (pickle, 'Unpickler')): monkeypatch.setattr(mod, name, refuse)
+    pipe = Pipeline.load(tiny_models)
+    assert pipe.landmarks.crl_uls.stage == 'landmarks' and pipe.acceptance is not None
+
+def test_a_linked_model_file_and_a_wrong_pin_are_refused(tiny_models, inputs, tmp_path):
+    "A model file that is a symbolic link is refused even with --trust; --expect-sha256 pins the manifest from outside the folder."
+    from crl_uls.pipeline import file_sha256
+    d, _ = inputs
+    m = tmp_path/'models'; shutil.copytree(tiny_models, m)
+    pin = file_sha256(m/'manifest.json')
+    r = cli('predict', str(m), str(d/'ok_0.png'), '--quiet', '--expect-sha256', pin)
+    assert r.returncode == 0, r.stderr
+    r = cli('predict', str(m), str(d/'ok_0.png'), '--quiet', '--expect-sha256', '0' * 64)
+    assert r.returncode == 2 and 'not the model folder you pinned' in r.stderr, r.stderr
+    (m/'quality.json').rename(tmp_path/'q.json'); (m/'quality.json').symlink_to(tmp_path/'q.json')
+    r = cli('predict', str(m), str(d/'ok_0.png'), '--quiet', '--trust')
+    assert r.returncode == 2 and 'a symbolic link' in r.stderr and 'Traceback' not in r.stderr, r.stderr
 
 def test_spacing_from_the_data_set_or_a_table(tiny_models, tmp_path):
     "PNGs of a data set take their spacing from its meta.csv; a --spacing table wins; the summary counts what lacks spacing."
@@ -150,3 +180,15 @@ def test_evaluate_reports_faulty_items_and_scores_the_rest(tiny_models, tmp_path
     assert by['all'] == 4 and all(by[t] == sum(t in ts for ts in evaluated) for t in by if t not in ('all', '(none)'))
     r = cli('evaluate', str(tiny_models), str(tmp_path/'set'), '--by', 'scanner', '--quiet')
     assert r.returncode == 2 and "no column 'scanner'" in r.stderr and 'Traceback' not in r.stderr, r.stderr
+
+def test_an_unwritable_output_is_one_line(tiny_models, inputs, tmp_path):
+    "A path that cannot be written (here under a regular file) ends in one line naming it, exit status 2, no traceback; an older result stays."
+    d, _ = inputs
+    (tmp_path/'file').write_text('x')
+    r = cli('predict', str(tiny_models), str(d/'ok_0.png'), '--out', str(tmp_path/'file'/'r.csv'), '--quiet')
+    assert r.returncode == 2 and 'Traceback' not in r.stderr, r.stderr
+    assert r.stderr.strip().count('\n') == 0 and f"{tmp_path/'file'}" in r.stderr, r.stderr
+    from crl_uls.phantom import write_phantoms
+    write_phantoms(tmp_path/'set', 8, 32, seed=3, workers=1, progress=False)
+    r = cli('train', str(tmp_path/'set'), '--out', str(tmp_path/'file'/'m'), '--preset', 'tiny', '--quiet')
+    assert r.returncode == 2 and 'Traceback' not in r.stderr and f"{tmp_path/'file'}" in r.stderr, r.stderr

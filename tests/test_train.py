@@ -39,7 +39,7 @@ def test_two_processes_train_one_model_folder(tmp_path):
     import csv
     from conftest import venv_tool, run
     from crl_uls.phantom import write_phantoms
-    from crl_uls.pipeline import verify_models
+    from crl_uls.pipeline import verify_models, STAGES
     write_phantoms(tmp_path/'data', 32, 64, seed=2, workers=1, progress=False)
     cheap = ['--set', 'arch=resnet18', '--set', 'quality.arch=vgg16_bn', '--epochs', '1', '--epochs', 'segmentation=2',
              '--set', 'quality.fold_epochs=2']                         # the machinery, not the accuracy: about a minute on 2 cores
@@ -53,8 +53,8 @@ def test_two_processes_train_one_model_folder(tmp_path):
     for st in ('segmentation', 'quality', 'landmarks'):                  # the effective batch, split between the two processes
         assert (man['models'][st]['bs'], man['models'][st]['bs_per_process']) == (8, 4), st
     assert man['models']['quality']['candidates']['unet'] > 0          # the cross-fitted U-Nets' outputs reached the candidates
-    assert sorted(p.name for p in (tmp_path/'m').iterdir()) == ['acceptance.json', 'landmarks.pkl', 'manifest.json', 'quality.pkl',
-                                                                'segmentation.pkl']
+    assert sorted(p.name for p in (tmp_path/'m').iterdir()) == sorted(['acceptance.json', 'manifest.json',
+                                                                       *(f'{st}{e}' for st in STAGES for e in ('.pkl', '.safetensors', '.json'))])
     verify_models(tmp_path/'m')
     imgs = sorted((tmp_path/'data'/'images').iterdir())[:3]
     p = run(venv_tool('crl-uls'), 'predict', str(tmp_path/'m'), *map(str, imgs), '--out', str(tmp_path/'r.csv'), '--quiet')
