@@ -6,6 +6,7 @@
 from __future__ import annotations
 import atexit, math, os, shutil, sys, tempfile, time, traceback
 from pathlib import Path
+import crl_uls.core   # first: it gives OpenCV its pixel limit before cv2 is imported
 import numpy as np, cv2
 
 # %% auto #0

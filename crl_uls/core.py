@@ -10,6 +10,12 @@ from dataclasses import dataclass
 from typing import NamedTuple
 import numpy as np
 
+def _limit_opencv():
+    "Give OpenCV the pixel limit of `crl_uls.data.MAX_PIXELS` (unless set already): it reads it once, when cv2 is first imported, and aborts on a value not all digits."
+    v = os.environ.get('CRL_ULS_MAX_PIXELS', '').strip()
+    os.environ.setdefault('OPENCV_IO_MAX_IMAGE_PIXELS', str(min(int(v), 2**62)) if v.isdigit() and int(v) >= 1 else '100000000')
+_limit_opencv()        # every module of crl_uls that imports cv2 imports this module first
+
 # fastai 2.8.7 calls torch.jit.script when imported, which torch 2.14 marks deprecated: nothing a user can act on
 warnings.filterwarnings('ignore', message=r'`torch.jit.script` is deprecated', category=FutureWarning)
 

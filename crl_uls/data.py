@@ -10,8 +10,8 @@ from functools import lru_cache
 from pathlib import Path
 MAX_PIXELS = 100_000_000   # the most pixels a file may declare, all frames together: 100 megapixels (`CRL_ULS_MAX_PIXELS` overrides it)
 
+from .core import Point, check_spacing, show_progress   # first: it gives OpenCV its pixel limit before cv2 is imported
 import numpy as np, cv2
-from .core import Point, check_spacing, show_progress
 from .biometry import crl_px
 
 # %% auto #0

@@ -8,6 +8,7 @@ import os, warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+import crl_uls.core   # first: it gives OpenCV its pixel limit before cv2 is imported
 import numpy as np, cv2
 from .data import read_image, read_mask, read_labelme, annotation_image, good_items, assign_split
 

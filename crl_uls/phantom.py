@@ -7,8 +7,8 @@ from __future__ import annotations
 import json, math, os, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from .core import Point, show_progress   # first: it gives OpenCV its pixel limit before cv2 is imported
 import numpy as np, cv2
-from .core import Point, show_progress
 from .biometry import crl_from_ga, ga_from_crl, crl_in_range, crl_mm, axis_angle, intergrowth_sd, IG_SIZE_GA_RANGE, OutOfRangeWarning
 from .data import dataset_dirs, write_file, write_png, write_labelme, overlay, META_CSV
 

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field, asdict
 from datetime import datetime, timezone
 from glob import glob
 from pathlib import Path
+from .core import Point, check_spacing, spacing_note, run_device, set_threads, show_progress, ordered_map, torch_device, release_memory   # first: it gives OpenCV its pixel limit before cv2 is imported
 import numpy as np, cv2
-from .core import Point, check_spacing, spacing_note, run_device, set_threads, show_progress, ordered_map, torch_device, release_memory
 from .biometry import estimate_ga, crl_px, crl_mm
 from .data import read_image, read_dicom, to_grey8, DataError, spacing_of, is_dicom, draw_calipers, write_file
 from .quality import guideline_criteria

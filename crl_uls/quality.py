@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+import crl_uls.core   # first: it gives OpenCV its pixel limit before cv2 is imported
 import numpy as np, cv2
 from .biometry import crl_px, crl_mm, axis_angle, crl_within_tolerance, TOLERANCE
 from .learners import use_pretrained, describe, view_of, batch_preds

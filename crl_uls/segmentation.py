@@ -4,8 +4,8 @@
 
 # %% ../nbs/05_segmentation.ipynb #62f3218a
 from __future__ import annotations
+from .core import Point   # first: it gives OpenCV its pixel limit before cv2 is imported
 import numpy as np, cv2
-from .core import Point
 from .learners import use_pretrained, describe, unletterbox, batch_preds, outline_ends
 
 # %% auto #0
