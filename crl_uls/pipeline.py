@@ -204,9 +204,9 @@ def rebuild_learner(desc:dict, # `learner_description`, read from `STAGE.json`
     if st not in STAGES or desc.get('format') != 1: raise UntrustedModelError(f"a learner description of an unknown kind (stage {st!r}, format {desc.get('format')!r})")
     blocks, target = {'segmentation': (MaskBlock(codes=['background', 'fetus']), blank_mask), 'quality': (CategoryBlock(vocab=desc.get('vocab')), blank_label),
                       'landmarks': (PointBlock, blank_points)}[st]
-    db = DataBlock(blocks=(ImageBlock, blocks), getters=[blank_image, target], splitter=IndexSplitter([1]),
+    db = DataBlock(blocks=(ImageBlock, blocks), getters=[blank_image, target], splitter=IndexSplitter([]),
                    item_tfms=Resize(int(desc['size']), method=ResizeMethod.Pad, pad_mode='zeros'))
-    dls = db.dataloaders([0, 1], bs=1, num_workers=0)
+    dls = db.dataloaders([0], bs=1, num_workers=0)           # one stand-in training item, no validation set: it knows no data
     if desc.get('normalize'): dls.add_tfms([Normalize.from_stats(*desc['normalize'])], 'after_batch')
     kw = dict(input=ex.get('input'), view=ex.get('view', 'frame'), pad=ex.get('pad', 0.25))
     if st == 'segmentation':

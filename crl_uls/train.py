@@ -188,10 +188,13 @@ def _init_from(init, S:dict):
     return src, S, {'folder': str(init.resolve()), 'preset': man.get('preset'), 'manifest_sha256': file_sha256(init/MANIFEST),
                     'frozen_epochs': 1}, files
 
-def _adapt(seg, ada, folder, bs:int, rec:dict, out):
-    "Re-estimate the U-Net's BatchNorm statistics on the images of `ada` (AdaBN), validate it again (a trained one), record both in `rec`, and export it to `out` (None: not this process)."
+def _adapt(seg, ada, folder, bs:int, rec:dict, out, items):
+    "Re-estimate the U-Net's BatchNorm statistics on the images of `ada` (AdaBN), validate it again on the held-out `items`, record both in `rec`, and save it to `out` (None: not this process)."
     t0, before = time.time(), rec['valid']
     n = adapt_batchnorm(seg, [read_item_image(r) for r in ada.to_dict('records')], bs)
+    if not len(seg.dls.valid_ds) and items.is_valid.any():       # a kept U-Net, rebuilt from its weights: this data set's held-out items
+        v = items[items.is_valid]                                  # (one of them stands in as the training set, which is not used)
+        seg.dls = seg_dls(pd.concat([v.iloc[:1].assign(split='train'), v.assign(split='valid')]), size=seg.crl_uls.size, bs=bs, aug=False)
     if len(seg.dls.valid_ds):                          # the held-out figures again, with the new statistics
         with seg.no_bar(), seg.no_logging(): vals = seg.validate()
         rec['valid'] = {**before, **{k: round(float(v), 5) for k, v in zip(['valid_loss', *(m.name for m in seg.metrics)], vals)}}
@@ -354,7 +357,7 @@ def train_models(dataset, # a data set folder with images, masks and crown/rump 
                 if device: seg.dls.to(device)
                 seg.crl_uls = dataclasses.replace(seg.crl_uls, size=s['size'])
             fit(seg, 'segmentation', t0=t0)
-        if ada is not None: _adapt(seg, ada, adapt, s['bs'], info['segmentation'], out if rank == 0 else None)   # trained or kept
+        if ada is not None: _adapt(seg, ada, adapt, s['bs'], info['segmentation'], out if rank == 0 else None, items)   # trained or kept
         # 2. quality: corruptions of the truth, and U-Net outputs on images the U-Net did not train on
         q, t0 = P['quality'], time.time()
         va, tr = items[items.is_valid], items[~items.is_valid]

@@ -57,7 +57,7 @@ def _serve(models, log):
         yield url
     finally:
         proc.terminate()
-        try: proc.wait(20)
+        try: proc.wait(60)
         except subprocess.TimeoutExpired: proc.kill(); proc.wait()
 
 @pytest.fixture(scope='module')
