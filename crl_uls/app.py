@@ -20,9 +20,10 @@ OUTPUTS = ('overlay', 'mask', 'quality', 'criteria', 'decision', 'crl', 'ga', 'w
 def decision_text(m, # a `Measurement`
                  ) -> str:
     "The tool's own judgement as the page shows it: accepted, or CHECK THIS with the reasons."
-    if m.accepted: return f'accepted (p_ok {m.p_ok:.2f})'
+    at = f' at threshold {m.threshold:.2f}' if math.isfinite(m.threshold) else ''    # the operating point it was judged at
+    if m.accepted: return f'accepted (p_ok {m.p_ok:.2f}{at})'
     why = next((w.split(': ', 2)[2] for w in m.warnings if w.startswith('CHECK') and w.count(': ') >= 2), '')
-    return f'CHECK THIS (p_ok {m.p_ok:.2f}): review the overlay or measure by hand' + (f'; {why}' if why else '')
+    return f'CHECK THIS (p_ok {m.p_ok:.2f}{at}): review the overlay or measure by hand' + (f'; {why}' if why else '')
 
 def crl_text(m, # a `Measurement`
             ) -> str:
@@ -142,7 +143,8 @@ def make_app(pipe, # a loaded `Pipeline`
         gr.Markdown(f'# {title}\nUpload a first-trimester mid-sagittal scan (PNG, JPEG, BMP, TIFF or DICOM, at most '
                     f'{MAX_UPLOAD_MB} MB), give the spacing in mm per pixel unless the DICOM carries it, and press **Measure**; '
                     'the upload is deleted once measured. A research tool, not a medical device: '
-                    'check the picture before using any number.')
+                    'check the picture before using any number. '
+                    f'A result is accepted when its p_ok reaches {pipe.acceptance.threshold:.2f} (the operating point).')
         with gr.Row():
             with gr.Column():
                 file = gr.File(label='Scan (PNG, JPEG, BMP, TIFF or DICOM)', file_count='single', type='filepath', elem_id='upload')
@@ -232,11 +234,13 @@ def launch(models, # model folder (three .pkl files and manifest.json), or a loa
            auth:tuple|str|None=None, # ('user', 'password') or 'USER:PASSWORD' the page asks for; None: $CRL_ULS_AUTH
            queue_size:int=16, # measurements that may wait their turn; the next is told the queue is full
            concurrency:int=1, # measurements at once: one set of learners measures one scan at a time
+           threshold:float|None=None, # accept when p_ok reaches this (a model folder only; a loaded `Pipeline` has its own); None: the folder's
           ):
     "Load the pipeline and serve the page on http://host:port, its uploads in a private folder removed when it closes."
     from crl_uls.pipeline import Pipeline
     auth = page_auth(host, auth)                  # refused before anything loads or binds
-    pipe = models if isinstance(models, Pipeline) else Pipeline.load(models, trust=trust)
+    if threshold is not None and isinstance(models, Pipeline): raise ValueError('threshold: give it to the Pipeline itself (Pipeline.load(folder, threshold=...))')
+    pipe = models if isinstance(models, Pipeline) else Pipeline.load(models, trust=trust, threshold=threshold)
     if host not in LOOPBACK:
         print(f'crl-uls app: warning: serving on {host}: anyone who can reach it and has the password can upload scans', file=sys.stderr)
     folder, cleanup = private_uploads()

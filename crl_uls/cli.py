@@ -59,25 +59,44 @@ def _synth(args) -> int:
     return 0
 
 # %% ../nbs/11_cli.ipynb #93b01e43
+def _group_counts(items, col:str) -> dict:
+    "How many groups (patients) a data set's items fall in, and how many images each holds."
+    n = items[col].value_counts()
+    return {'column': col, 'groups': int(len(n)), 'min': int(n.min()) if len(n) else 0, 'median': float(n.median()) if len(n) else 0.0,
+            'max': int(n.max()) if len(n) else 0, 'without_group': int(items[col].isna().sum())}
+
 def _check_data(args) -> int:
     "Run `crl-uls check-data`."
     from crl_uls.data import check_dataset
     try: items, faults = check_dataset(args.dataset, progress=not args.json)
     except (FileNotFoundError, ValueError) as err: raise UsageError(str(err)) from None
+    col = args.group or ('patient' if 'patient' in items.columns else None)
+    if col and col not in items.columns:
+        raise UsageError(f"--group {col}: no column {col!r} in {args.dataset}'s meta.csv; it has "
+                         + ', '.join(c for c in items.columns if c not in ('image', 'mask', 'annotation')))
+    groups = _group_counts(items, col) if col else None
     n_err, n_warn = int((faults.severity == 'error').sum()), int((faults.severity == 'warning').sum())
     bad = faults.id[faults.severity == 'error'].nunique()
     if args.json:
         print(json.dumps({'dataset': str(args.dataset), 'items': len(items), 'errors': n_err, 'warnings': n_warn,
                           'items_with_errors': int(bad), 'by_fault': faults.fault.value_counts().to_dict(),
-                          'faults': faults.to_dict('records')}))
+                          'faults': faults.to_dict('records'), **({'groups': groups} if groups else {})}))
     else:
         for f in faults.itertuples(): print(f"{f.id}: {f.severity} {f.fault}: {f.message}")
         counts = ', '.join(f"{k} {v}" for k, v in faults.fault.value_counts().items())
         print(f"checked {len(items)} items in {args.dataset}: {n_err} errors in {bad} items, {n_warn} warnings"
               + (f" ({counts})" if counts else ''))
+        if groups: print(f"{groups['groups']} groups by {col} (train keeps each on one side of the split): images per group "
+                         f"min {groups['min']}, median {groups['median']:g}, max {groups['max']}"
+                         + (f"; {groups['without_group']} images without a {col}" if groups['without_group'] else ''))
     return 1 if n_err else 0
 
 # %% ../nbs/11_cli.ipynb #2f4cbcc2
+def _threshold(t:float|None) -> float|None:
+    "A --threshold given on the command line, checked: a number from 0 to 1 (None: the model folder's own)."
+    if t is not None and not 0 <= t <= 1: raise UsageError(f"--threshold must be a number from 0 to 1 (a p_ok), got {t:g}")
+    return t
+
 def _models(folder, trust:bool, expect_sha256:str|None=None, **kw):
     "Load a pipeline, turning a missing or untrusted model folder (or one that is not the pinned one) into a usage error."
     from crl_uls.pipeline import Pipeline, UntrustedModelError
@@ -121,7 +140,9 @@ def _predict(args) -> int:
     files = expand_inputs(args.inputs)
     if not files: raise UsageError(f"no input files in {' '.join(args.inputs)}")
     if args.workers < 0: raise UsageError(f"--workers must be 0 or more, got {args.workers}")
-    pipe = _models(args.models, args.trust, args.expect_sha256, points=args.points, formula=args.formula, bs=args.bs, device=args.device)
+    threshold = _threshold(args.threshold)
+    pipe = _models(args.models, args.trust, args.expect_sha256, points=args.points, formula=args.formula, bs=args.bs, device=args.device,
+                   threshold=threshold)
     n, failed, nosp, nocrl, accepted, seen = 0, 0, 0, 0, 0, set()
     with contextlib.ExitStack() as st:
         out = None
@@ -147,7 +168,8 @@ def _predict(args) -> int:
     if args.out: os.replace(part, args.out)
     print(f"crl-uls predict: measured {n - failed} of {n} inputs, {failed} failed; {accepted} accepted, {n - failed - accepted} to check; "
           f"{nocrl} without a CRL (see their warnings); "
-          f"{nosp} without spacing (CRL in pixels, no age: give --mm-per-px or --spacing CSV)"
+          f"{nosp} without spacing (CRL in pixels, no age: give --mm-per-px or --spacing CSV); "
+          f"accepted at p_ok >= {pipe.acceptance.threshold:.2f} ({'--threshold' if threshold is not None else 'the model folder' + chr(39) + 's'})"
           + (f"; results in {args.out}" if args.out else ''), file=sys.stderr)
     return 1 if failed else 0
 
@@ -182,7 +204,8 @@ def _train(args) -> int:
     from crl_uls.pipeline import UntrustedModelError
     try: man = train_models(args.dataset, args.out, preset, _overrides(args), seed=args.seed, valid_pct=args.valid_pct,
                             progress=not args.quiet, device=args.device, init=args.init, keep=args.keep or (),
-                            adapt=args.adapt, mix=args.mix, weights=args.weights, calibration=args.calibration)
+                            adapt=args.adapt, mix=args.mix, weights=args.weights, calibration=args.calibration,
+                            group=args.group or 'auto')
     except (FileNotFoundError, DataError, UntrustedModelError) as err: raise UsageError(str(err).splitlines()[0]) from None
     except (ValueError, RuntimeError) as err:        # an override out of range, a device that is not there
         raise UsageError(str(err).splitlines()[0]) from None
@@ -196,6 +219,9 @@ def _train(args) -> int:
     if (i := man.get('init')) and len(i['kept']) == len(man['models']): print(f"started from {i['folder']} (preset {i['preset']}): nothing trained")
     elif i: print(f"fine-tuned from {i['folder']} (preset {i['preset']}): each body frozen for {i['frozen_epochs']} epoch, then all of it"
                   + (f"; kept: {', '.join(i['kept'])}" if i['kept'] else ''))
+    if g := man['training_data'].get('group'):
+        print(f"split by {g['column']}: {g['groups']} groups, {g['held_out_groups']} of them held out"
+              + (f"; {g['without_group']} images without a {g['column']} (each its own group)" if g['without_group'] else ''))
     if x := man['training_data'].get('mix'):
         print(f"trained on {man['training_data']['train_items'] - x['items']} items of {args.dataset} and the {x['items']} of {x['dataset']} "
               f"(--mix, never held out); held out: {man['training_data']['valid_items']}")
@@ -289,7 +315,8 @@ def _summary_text(s:dict, acceptance=None) -> str:
     if not s.get('images'): return 'no image could be evaluated'
     f = lambda v, fmt='.1f': '-' if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, fmt)
     return '\n'.join([
-        f"{s['images']} images: {s['accepted']} accepted ({100 * s['accepted_share']:.0f}%), {s['images'] - s['accepted']} to check; "
+        f"{s['images']} images: {s['accepted']} accepted ({100 * s['accepted_share']:.0f}%"
+        + (f" at p_ok >= {s['threshold']:.2f}" if s.get('threshold') is not None else '') + f"), {s['images'] - s['accepted']} to check; "
         f"{s['within_tolerance']} within tolerance (2.5 mm or 5%)",
         f"|CRL error| median {f(s['median_abs_crl_err_mm'], '.2f')} mm (accepted: {f(s['accepted_median_abs_crl_err_mm'], '.2f')} mm); "
         f"|GA error| median {f(s['median_abs_ga_err_days'])} days",
@@ -309,6 +336,18 @@ def _fit_line(a:dict) -> str:
     return (f"p_ok was fitted on {a.get('images', '?')} results of the training's held-out items ({a.get('held_out_items', '?')}) "
             f"and calibration phantoms ({cal.get('phantoms', 0)}), none of them trained on")
 
+def _operating_text(s:dict, given:bool=False) -> str:
+    "The risk-coverage table (`operating_points` in the evaluate chapter): what each threshold on p_ok would accept, and how well."
+    import pandas as pd
+    t = pd.DataFrame(s['risk_coverage'])
+    f = lambda v, fmt: '-' if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, fmt)
+    t = pd.DataFrame({'threshold': [f"{v:.2f}" + (' *' if u else '') for v, u in zip(t.threshold, t.used)],
+                      'accepted': [f"{n} ({100 * sh:.0f}%)" for n, sh in zip(t.accepted, t.accepted_share)],
+                      'bias ± 95% LoA mm': [f"{f(b, '+.2f')} ± {f(h, '.2f')}" for b, h in zip(t.bias_mm, t.loa_half_mm)],
+                      'errors > 5 mm accepted': t.large_errors_accepted})
+    return (f"risk-coverage (choose an operating point with --threshold; * the one used here, "
+            f"{'given by --threshold' if given else 'the model folder' + chr(39) + 's'}):\n" + t.to_string(index=False))
+
 def _breakdown_text(s:dict) -> str:
     "The key figures by subgroup (`breakdown` in the evaluate chapter), worst first, as small tables."
     import pandas as pd
@@ -325,13 +364,15 @@ def _evaluate(args) -> int:
     "Run `crl-uls evaluate`."
     from crl_uls.evaluate import evaluate
     from crl_uls.data import DataError
-    pipe = _models(args.models, args.trust, args.expect_sha256, points=args.points, bs=args.bs)
+    threshold = _threshold(args.threshold)
+    pipe = _models(args.models, args.trust, args.expect_sha256, points=args.points, bs=args.bs, threshold=threshold)
     try: summary, res = evaluate(pipe, args.dataset, args.out, progress=not args.quiet, by=args.by)
     except (FileNotFoundError, DataError, ValueError) as err: raise UsageError(str(err)) from None
     if args.json: print(json.dumps(summary, default=float))
     else:
         for i, why in summary['skipped'].items(): print(f"{i}: not evaluated: {why}")
         print(_summary_text(summary, pipe.acceptance) + (f"\nreport in {args.out}/ (results.csv, summary.json, figures)" if args.out else ''))
+        if summary.get('risk_coverage'): print(_operating_text(summary, threshold is not None))
         if summary.get('by'): print(_breakdown_text(summary))
     return 1 if summary['skipped'] else 0
 
@@ -341,7 +382,7 @@ def _app(args) -> int:
     from crl_uls.app import launch, parse_auth, page_auth
     try: auth = page_auth(args.host, parse_auth(args.auth, '--auth'))    # a bad --auth, or none off this computer: before loading
     except ValueError as err: raise UsageError(str(err)) from None
-    pipe = _models(args.models, args.trust, args.expect_sha256, points=args.points)
+    pipe = _models(args.models, args.trust, args.expect_sha256, points=args.points, threshold=_threshold(args.threshold))
     try: launch(pipe, host=args.host, port=args.port, auth=auth)
     except OSError as err:      # the port in use, or an address this computer does not have
         raise UsageError(f"cannot serve on {args.host}:{args.port}: {str(err).split('. You can')[0]}") from None
@@ -372,6 +413,8 @@ def make_parser() -> argparse.ArgumentParser:
     k = sub.add_parser('check-data', help='list what is wrong with each item of a data set',
                        description='Check a data set (images/, masks/, annotations/, meta.csv) item by item.')
     k.add_argument('dataset', metavar='DATASET', help='the data set folder')
+    k.add_argument('--group', metavar='COLUMN', help="a meta.csv column of groups (patients): report how many and the images in "
+                   "each (default: the patient column when there is one)")
     k.add_argument('--json', action='store_true', help='print one JSON object')
     k.set_defaults(run=_check_data)
     s = sub.add_parser('synth', help='write a phantom data set with exact ground truth',
@@ -425,6 +468,8 @@ def make_parser() -> argparse.ArgumentParser:
                                                  "folder learnt from (crl-uls synth), so that fine-tuning on a few scans does not "
                                                  "forget them")
     t.add_argument('--seed', type=int, default=0, help='seed (default 0)')
+    t.add_argument('--group', metavar='COLUMN', help="a meta.csv column (a patient id): all images of one value stay on one side "
+                   "of the split, trained on or held out (default: the patient column when there is one, said in one line; none: no groups)")
     t.add_argument('--valid-pct', type=float, default=0.2, help='validation share without a split column (default 0.2)')
     t.add_argument('--quiet', action='store_true', help='no progress bars')
     t.set_defaults(run=_train)
@@ -451,6 +496,7 @@ def make_parser() -> argparse.ArgumentParser:
     r.add_argument('--device', help='where the models run: cpu, cuda or cuda:K (default: the GPU when there is one)')
     r.add_argument('--trust', action='store_true', help='load model files that do not match the manifest (an older folder\'s .pkl files: loading a .pkl runs code)')
     r.add_argument('--expect-sha256', metavar='HASH', help='refuse the model folder unless its manifest.json has this sha256 (crl-uls train prints it): a pin kept outside the folder')
+    r.add_argument('--threshold', type=float, metavar='P', help="accept a result when its p_ok reaches P, from 0 to 1 (default: the model folder's threshold, from its acceptance.json, which is not changed); choose P from crl-uls evaluate's risk-coverage table on your own scans")
     r.add_argument('--quiet', action='store_true', help='no progress bar')
     r.set_defaults(run=_predict)
     e = sub.add_parser('evaluate', help='score a model folder on a labelled data set (agreement, acceptance, failures caught)',
@@ -467,6 +513,7 @@ def make_parser() -> argparse.ArgumentParser:
     e.add_argument('--json', action='store_true', help='print the summary as one JSON object')
     e.add_argument('--trust', action='store_true', help='load model files that do not match the manifest (an older folder\'s .pkl files: loading a .pkl runs code)')
     e.add_argument('--expect-sha256', metavar='HASH', help='refuse the model folder unless its manifest.json has this sha256 (crl-uls train prints it): a pin kept outside the folder')
+    e.add_argument('--threshold', type=float, metavar='P', help="accept a result when its p_ok reaches P, from 0 to 1 (default: the model folder's threshold, from its acceptance.json, which is not changed); choose P from crl-uls evaluate's risk-coverage table on your own scans")
     e.add_argument('--quiet', action='store_true', help='no progress bar')
     e.set_defaults(run=_evaluate)
     d = sub.add_parser('demo', help='phantom -> quick training -> measurement, with a results table',
@@ -492,6 +539,7 @@ def make_parser() -> argparse.ArgumentParser:
     a.add_argument('--points', choices=['auto', 'learned', 'geometric'], default='auto', help='calipers, as in predict (default auto)')
     a.add_argument('--trust', action='store_true', help='load model files that do not match the manifest (an older folder\'s .pkl files: loading a .pkl runs code)')
     a.add_argument('--expect-sha256', metavar='HASH', help='refuse the model folder unless its manifest.json has this sha256 (crl-uls train prints it): a pin kept outside the folder')
+    a.add_argument('--threshold', type=float, metavar='P', help="accept a result when its p_ok reaches P, from 0 to 1 (default: the model folder's threshold, from its acceptance.json, which is not changed); choose P from crl-uls evaluate's risk-coverage table on your own scans")
     a.set_defaults(run=_app)
     return p
 

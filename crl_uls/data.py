@@ -655,7 +655,9 @@ def assign_split(items, # DataFrame of items
         df = df[s != 'test'].copy(); df['is_valid'] = (s[s != 'test'] == 'valid').values
         return df.reset_index(drop=True)
     if not 0 < valid_pct < 1: raise ValueError(f"valid_pct must be between 0 and 1, got {valid_pct}")
-    groups = df[group_col].astype(str) if group_col else df['id'].astype(str)
+    if group_col and group_col not in df.columns: raise DataError(f"no column {group_col!r} to keep groups apart; the items have {', '.join(map(str, df.columns))}")
+    g = df[group_col] if group_col else df['id']
+    groups = g.astype(str).where(g.notna(), '\0' + df['id'].astype(str))   # an item without a group is a group of its own
     uniq = np.array(sorted(groups.unique()))
     np.random.default_rng(seed).shuffle(uniq)
     n_valid = max(1, int(round(len(uniq) * valid_pct))) if len(uniq) > 1 else 0

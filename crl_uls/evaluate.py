@@ -14,8 +14,8 @@ from .landmarks import limits_of_agreement, plot_bland_altman
 from .pipeline import Pipeline, draw_overlay
 
 # %% auto #0
-__all__ = ['LARGE_MM', 'BREAKDOWN', 'balanced_accuracy', 'risk_coverage', 'evaluate', 'summarize', 'breakdown', 'plot_breakdown',
-           'plot_risk_coverage', 'plot_reliability', 'write_report']
+__all__ = ['LARGE_MM', 'OPERATING_POINTS', 'BREAKDOWN', 'balanced_accuracy', 'risk_coverage', 'operating_points', 'evaluate',
+           'summarize', 'breakdown', 'plot_breakdown', 'plot_risk_coverage', 'plot_reliability', 'write_report']
 
 # %% ../nbs/10_evaluate.ipynb #a68c9ed4
 LARGE_MM = 5.0   # a CRL error above this is a large error, one the tool must not accept
@@ -45,6 +45,26 @@ def risk_coverage(p_ok, # the tool's p_ok per result
         rows.append({'coverage': k / len(e), 'threshold': float(p[k - 1]), 'bias_mm': bias, 'loa_half_mm': half,
                      'p95_abs_err_mm': float(np.nanpercentile(np.abs(e[:k]), 95))})
     return pd.DataFrame(rows)
+
+# %% ../nbs/10_evaluate.ipynb #023abf7c
+OPERATING_POINTS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)   # thresholds on p_ok the risk-coverage table shows
+
+def operating_points(res, # the per-image DataFrame of `evaluate` (p_ok, crl_mm, crl_err_mm)
+                     thresholds=OPERATING_POINTS, # thresholds on p_ok
+                     used:float|None=None, # the threshold the results were judged at, marked `used` (and added when missing)
+                    ):
+    "For each threshold: the share of results accepted, the bias and 95% limits of agreement of their CRL errors, the large errors accepted."
+    import pandas as pd
+    ts = sorted({round(float(t), 4) for t in [*thresholds, *([] if used is None else [used])]})
+    p, err = res.p_ok.astype(float), res.crl_err_mm.astype(float)
+    rows = []
+    for t in ts:
+        acc = res.crl_mm.notna() & (p >= t)             # no CRL, nothing to accept
+        bias, half = limits_of_agreement(err[acc])
+        rows.append({'threshold': t, 'used': used is not None and t == round(float(used), 4), 'accepted': int(acc.sum()),
+                     'accepted_share': float(acc.mean()) if len(res) else float('nan'), 'bias_mm': bias, 'loa_half_mm': half,
+                     'large_errors_accepted': int((acc & (err.abs() > LARGE_MM)).sum())})
+    return pd.DataFrame(rows, columns=['threshold', 'used', 'accepted', 'accepted_share', 'bias_mm', 'loa_half_mm', 'large_errors_accepted'])
 
 # %% ../nbs/10_evaluate.ipynb #c8c767b3
 def _truth_items(dataset):
@@ -110,6 +130,7 @@ def evaluate(models, # a model folder, or a loaded `Pipeline`
     res = pd.DataFrame(rows)
     summary = summarize(res, skipped, pipe)
     if pipe.manifest.get('acceptance_fit'): summary['acceptance_fit'] = pipe.manifest['acceptance_fit']   # what p_ok was fitted on
+    if len(res): summary['risk_coverage'] = operating_points(res, used=pipe.acceptance.threshold).to_dict('records')
     if len(res) and by: summary['by'] = {c: breakdown(res, items, c).to_dict('records') for c in by}
     if out is not None: write_report(out, res, summary, results, n_worst, overlays)
     return summary, res
@@ -236,6 +257,7 @@ def write_report(out, # folder to write
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     write_table(res, out/'results.csv')
     write_file(out/'summary.json', json.dumps(summary, indent=1, default=float))
+    if summary.get('risk_coverage'): write_table(pd.DataFrame(summary['risk_coverage']), out/'risk_coverage.csv')
     errs = res.dropna(subset=['crl_mm']).rename(columns={'crl_mm': 'crl_pred_mm', 'true_crl_mm': 'crl_true_mm'})
     with plt.rc_context({'figure.max_open_warning': 0}):
         fig, axs = plt.subplots(1, 2, figsize=(11, 3.8), sharey=True)

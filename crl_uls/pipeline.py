@@ -6,7 +6,7 @@
 from __future__ import annotations
 import hashlib, json, math, platform, time, warnings
 from contextlib import contextmanager
-from dataclasses import dataclass, field, asdict
+from dataclasses import dataclass, field, asdict, replace
 from datetime import datetime, timezone
 from glob import glob
 from pathlib import Path
@@ -302,7 +302,7 @@ def _tensor_image(a):
 # %% ../nbs/08_pipeline.ipynb #1778446b
 SIGNALS = ('p_good', 'gap_pct', 'off', 'flip_dice', 'flip_pts_pct', 'dropped', 'pieces', 'solidity', 'uncertain', 'edge', 'n_failed')
 ROW_COLS = ['path', 'width', 'height', 'crown_x', 'crown_y', 'rump_x', 'rump_y', 'crl_px', 'mm_per_px', 'crl_mm', 'ga_days',
-            'ga', 'ga_low_days', 'ga_high_days', 'in_range', 'quality', 'quality_prob', 'accepted', 'p_ok', 'criteria_failed',
+            'ga', 'ga_low_days', 'ga_high_days', 'in_range', 'quality', 'quality_prob', 'accepted', 'p_ok', 'threshold', 'criteria_failed',
             'geo_crown_x', 'geo_crown_y', 'geo_rump_x', 'geo_rump_y', 'points', *SIGNALS[1:], 'warnings', 'error']
 
 @dataclass
@@ -322,6 +322,7 @@ class Measurement:
     in_range: bool|None = None
     p_ok: float = float('nan')                                # the probability that the CRL is within tolerance
     accepted: bool = False                                    # the tool's own decision: usable as it is, or check this
+    threshold: float = float('nan')                           # the p_ok it was accepted at (the operating point)
     signals: dict = field(default_factory=dict, repr=False)  # what p_ok was made from (`SIGNALS`)
     warnings: list = field(default_factory=list)
     error: str|None = None
@@ -339,7 +340,7 @@ class Measurement:
                 'crl_px': _r(self.crl_px), 'mm_per_px': (None if sp is None else sp if np.ndim(sp) == 0 else 'x'.join(f'{v:g}' for v in sp)),
                 'crl_mm': _r(self.crl_mm), 'ga_days': _r(self.ga_days), 'ga': self.ga, 'ga_low_days': _r(self.ga_low_days),
                 'ga_high_days': _r(self.ga_high_days), 'in_range': self.in_range, 'quality': self.quality,
-                'quality_prob': _r(self.quality_prob, 4), 'accepted': self.accepted if self.ok else None, 'p_ok': _r(self.p_ok, 4),
+                'quality_prob': _r(self.quality_prob, 4), 'accepted': self.accepted if self.ok else None, 'p_ok': _r(self.p_ok, 4), 'threshold': _r(self.threshold, 4),
                 'criteria_failed': '; '.join(c.name for c in self.criteria if not c.passed),
                 'geo_crown_x': xy(g[0], 0), 'geo_crown_y': xy(g[0], 1), 'geo_rump_x': xy(g[1], 0), 'geo_rump_y': xy(g[1], 1),
                 'points': self.points, **{k: _r(self.signals.get(k), 4) for k in SIGNALS[1:]},
@@ -456,6 +457,7 @@ def _implausible(mask:np.ndarray, learned, geometric, tol:float) -> list[str]:
 def _judge(m:Measurement, acceptance:Acceptance|None, sig:dict|None) -> Measurement:
     "Set a measurement's `p_ok` and `accepted` from its signals; say why when it is not accepted."
     a = acceptance or Acceptance()
+    m.threshold = float(a.threshold)
     if sig is None or m.crown is None: m.p_ok, m.accepted, m.signals = 0.0, False, sig or {}
     else:
         sig['n_failed'] = float(sum(not c.passed for c in m.criteria))
@@ -539,11 +541,16 @@ class Pipeline:
                  disagree_pct:float=10.0, # warn when the two point sets differ by more than this % of the CRL
                  acceptance:Acceptance|None=None, # the tool's judgement (`acceptance.json`); None: the Good/Bad probability alone
                  tta:bool=True, # also measure each image's mirror image: averaged masks, and the flip signals
+                 threshold:float|None=None, # accept when p_ok reaches this (the site's operating point); None: the acceptance model's own
                 ):
         if points not in ('auto', 'learned', 'geometric'): raise ValueError(f"points must be 'auto', 'learned' or 'geometric', got {points!r}")
         self.seg, self.quality, self.landmarks, self.manifest = seg, quality, landmarks, manifest or {}
         self.formula, self.points, self.bs, self.disagree_pct = formula, points, bs, disagree_pct
         self.acceptance, self.tta = acceptance or Acceptance(), tta
+        if threshold is not None:                # a copy: the model folder's acceptance.json is never changed
+            if not (isinstance(threshold, (int, float)) and 0 <= threshold <= 1):
+                raise ValueError(f"threshold must be a number between 0 and 1, got {threshold!r}")
+            self.acceptance = replace(self.acceptance, threshold=float(threshold))
         auc = getattr(getattr(quality, 'crl_uls', None), 'extra', {}).get('valid', {}).get('roc_auc_score')
         self.quality_trusted = auc is None or bool(auc >= MIN_QUALITY_AUC)   # None: a model folder from before the record
         self.timings = {k: 0.0 for k in ('read', 'segmentation', 'quality', 'landmarks', 'measure')}   # seconds per stage

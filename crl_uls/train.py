@@ -16,7 +16,7 @@ from fastai.torch_core import rank_distrib, num_distrib, distrib_barrier
 from fastai.distributed import DistributedDL, rank0_first
 from torch.nn.parallel import DistributedDataParallel as DDP
 from .biometry import crl_px, crl_within_tolerance, TOLERANCE
-from .data import good_items, assign_split, read_table, write_table, write_file
+from .data import good_items, assign_split, read_table, write_table, write_file, META_CSV
 from .learners import seg_dls, quality_dls, landmark_dls, read_item_image, read_item_mask, adapt_batchnorm, imagenet_weights, why_no_imagenet
 from .phantom import read_phantom_json, write_phantoms
 from .segmentation import seg_learner, predict_masks
@@ -27,7 +27,8 @@ from .presets import PRESETS, training_settings, settings_changes
 
 # %% auto #0
 __all__ = ['WEIGHTS', 'EXAMPLES_STALE_S', 'Snapshots', 'EpochLines', 'world_size', 'distributed_device', 'per_process',
-           'FolderBusyError', 'model_folder_lock', 'partial_folder', 'swap_in', 'train_models', 'example_models']
+           'FolderBusyError', 'model_folder_lock', 'partial_folder', 'swap_in', 'group_column', 'train_models',
+           'example_models']
 
 # %% ../nbs/09_train.ipynb #7c12cbe5
 class Snapshots(Callback):
@@ -273,6 +274,19 @@ def swap_in(work, # the complete new folder
     shutil.rmtree(old, ignore_errors=True)
     return out
 
+def group_column(dataset, # a data set folder
+                 group:str|None='auto', # a meta.csv column; 'auto': `patient` when there is one; None or 'none': no groups
+                ) -> str|None:
+    "The meta.csv column whose groups (patients) must stay on one side of the split; a `ValueError` naming the columns when it is not there."
+    if group is None or group == 'none': return None
+    p = Path(dataset)/META_CSV
+    cols = list(read_table(p, nrows=0).columns) if p.exists() else []
+    if group == 'auto': return 'patient' if 'patient' in cols else None
+    if group not in cols:
+        raise ValueError(f"--group {group}: no column {group!r} in {p}" + (f"; it has {', '.join(cols)}" if cols else ' (there is no meta.csv)')
+                         + "; give --group none to split images without groups")
+    return group
+
 def train_models(dataset, # a data set folder with images, masks and crown/rump annotations
                  out, # the model folder to write
                  preset:str='demo', # a key of `PRESETS`
@@ -287,6 +301,7 @@ def train_models(dataset, # a data set folder with images, masks and crown/rump 
                  mix=None, # a labelled data set folder trained on beside `dataset`'s training items, never held out (rehearsal: phantoms like those `init` learnt from)
                  weights:str='best', # where learners start: 'imagenet', 'domain' (in-domain weights where a stage has them, else random), 'none' (random), or 'best' of these available
                  calibration:int|None=None, # extra phantoms of the training set's kind to fit the acceptance model on (None: the preset's `n_calib`; 0: none)
+                 group:str|None='auto', # a meta.csv column (patient) whose images all stay on one side of the split; 'auto': `patient` when there is one; None: none
                 ) -> dict:
     "Train segmentation, quality and landmarks on one data set, and fit the acceptance model; write the model folder (under `torchrun` or `accelerate launch`: in every process, rank 0 writing)."
     S = training_settings(preset, overrides)
@@ -296,6 +311,8 @@ def train_models(dataset, # a data set folder with images, masks and crown/rump 
     if set(keep) == set(STAGES) and mix is not None: raise ValueError("mix is trained on, and keep names every stage: nothing would train on it")
     if mix is not None and Path(mix).resolve() == Path(dataset).resolve(): raise ValueError("mix is the data set itself: its held-out items would be trained on")
     if set(keep) == set(STAGES) and adapt is None: raise ValueError("keep names every stage: nothing would be trained (copy the folder instead, or give adapt)")
+    gcol = group_column(dataset, group)                # checked before any training
+    if gcol and group == 'auto' and rank_distrib() == 0: print(f"keeping each patient's images on one side of the split (the {gcol} column of meta.csv; --group none: no groups)", file=sys.stderr, flush=True)
     ada = good_items(adapt, ('image',)) if adapt is not None else None      # read before any training: a wrong folder fails at once
     if ada is not None and len(ada) < 2: raise ValueError(f"adapt: {adapt} holds {len(ada)} readable images; BatchNorm statistics need at least 2")
     rehearse = good_items(mix, ('image', 'mask', 'points')) if mix is not None else None
@@ -317,10 +334,12 @@ def train_models(dataset, # a data set folder with images, masks and crown/rump 
         t_all, info = time.time(), {}
         threads = set_threads()
         seed_everything(seed)
-        items = assign_split(good_items(dataset, ('image', 'mask', 'points')), valid_pct, seed)
+        items = assign_split(good_items(dataset, ('image', 'mask', 'points')), valid_pct, seed, gcol)
         if set(keep) == set(STAGES): items['is_valid'] = True     # nothing trains: every labelled item is held out, for the acceptance model
         data_rec = {'dataset': str(Path(dataset).resolve()), 'items': len(items), 'valid_items': int(items.is_valid.sum()),
-                    'phantom': 'ga_true_days' in items.columns}
+                    'phantom': 'ga_true_days' in items.columns, 'held_out_ids': sorted(map(str, items.id[items.is_valid])),
+                    'group': gcol and {'column': gcol, 'groups': int(items[gcol].nunique()), 'held_out_groups': int(items[gcol][items.is_valid].nunique()),
+                                       'without_group': int(items[gcol].isna().sum())}}
         if rehearse is not None:                           # trained on beside the training items, never held out: the figures stay the data set's
             items = pd.concat([items, rehearse.assign(id='mix-' + rehearse.id.astype(str), is_valid=False)], ignore_index=True)
             data_rec['mix'] = {'dataset': str(Path(mix).resolve()), 'items': len(rehearse)}
