@@ -11,8 +11,8 @@ import numpy as np, cv2
 
 # %% auto #0
 __all__ = ['OUTPUTS', 'MAX_UPLOAD_MB', 'SIGNATURES', 'LOOPBACK', 'decision_text', 'crl_text', 'ga_text', 'upload_kind',
-           'check_upload', 'discard_upload', 'measure', 'make_app', 'parse_auth', 'page_auth', 'private_uploads',
-           'launch']
+           'check_upload', 'discard_upload', 'loop_text', 'measure', 'make_app', 'parse_auth', 'page_auth',
+           'private_uploads', 'launch']
 
 # %% ../nbs/12_app.ipynb #c8c9db69
 OUTPUTS = ('overlay', 'mask', 'quality', 'criteria', 'decision', 'crl', 'ga', 'warnings', 'status')
@@ -34,9 +34,10 @@ def crl_text(m, # a `Measurement`
 
 def ga_text(m, # a `Measurement`
            ) -> str:
-    "The gestational age with its 95% interval, or '' without one."
+    "The gestational age with its 95% interval and the due date when the scan has a date, or '' without an age."
     if not m.ga: return ''
-    return f'{m.ga} ({m.ga_days:.0f} days; 95% {m.ga_low_days:.0f}–{m.ga_high_days:.0f} days)' + ('' if m.in_range else '; extrapolated')
+    return (f'{m.ga} ({m.ga_days:.0f} days; 95% {m.ga_low_days:.0f}–{m.ga_high_days:.0f} days)' + ('' if m.in_range else '; extrapolated')
+            + (f'; due date {m.due_date} (scan {m.scan_date})' if m.due_date else ''))
 
 # %% ../nbs/12_app.ipynb #5eb26746
 MAX_UPLOAD_MB = 200     # the largest upload the page takes, in MB of 2**20 bytes; `launch` gives Gradio the same limit
@@ -92,9 +93,15 @@ def discard_upload(path, # an uploaded file
         d = d.parent
     return gone
 
+def loop_text(m, # a `Measurement`
+             ) -> str:
+    "Which frame of a cine loop the page shows, or '' for a single image."
+    n = m.row()['frames_measured']
+    return f', frame {m.frame} of {n} frames measured ({m.frames_accepted} accepted)' if n > 1 else ''
+
 def _measure(pipe, path, mm_per_px, upload_dir) -> tuple:
     "`measure` without the clean-up."
-    from crl_uls.pipeline import load_input, draw_overlay
+    from crl_uls.pipeline import load_input, draw_overlay, Frame
     from crl_uls.quality import criteria_table
     from crl_uls.data import DataError
     if not path: return _fault('no file: upload an image (PNG, JPEG, BMP, TIFF) or a DICOM file, then press Measure')
@@ -107,8 +114,9 @@ def _measure(pipe, path, mm_per_px, upload_dir) -> tuple:
     t = time.perf_counter()
     try:
         check_upload(path, name)                  # by its first bytes, before anything decodes it
-        _, img, sp = load_input(path, mm_per_px)
-        m = pipe.predict(img, sp)
+        m = next(pipe.predict_many([Path(path)], mm_per_px, progress=False))    # a cine loop: its best frame (`best_frame`)
+        if not m.ok: raise DataError(m.error)
+        img = load_input(Frame(Path(path), m.frame) if m.frame else path, mm_per_px)[1]   # the frame measured, for the overlay
     except (DataError, FileNotFoundError, ValueError, OSError) as e:
         return _fault(str(e).replace(str(path), name))
     except Exception as e:                        # a bug, not the user's fault: log it, still no traceback in the page
@@ -116,7 +124,7 @@ def _measure(pipe, path, mm_per_px, upload_dir) -> tuple:
         return _fault(f'{name} could not be measured ({type(e).__name__}: {str(e).replace(str(path), name)})')
     q = None if m.quality is None else {'Good': float(m.quality_prob), 'Bad': 1 - float(m.quality_prob)}
     return (draw_overlay(img, m), None if m.mask is None else _upscale(m.mask), q, criteria_table(m.criteria), decision_text(m),
-            crl_text(m), ga_text(m), '\n'.join(m.warnings), f'Measured {name} in {time.perf_counter() - t:.1f} s')
+            crl_text(m), ga_text(m), '\n'.join(m.warnings), f'Measured {name}{loop_text(m)} in {time.perf_counter() - t:.1f} s')
 
 def measure(pipe, # a loaded `Pipeline`
             file, # the uploaded file: its path (what `gr.File` gives), or None

@@ -8,8 +8,8 @@ import argparse, json, math, os, sys
 import crl_uls
 
 # %% auto #0
-__all__ = ['STAGE_NAMES', 'EXIT_STATUS_GA', 'EXIT_STATUS_PREDICT', 'UsageError', 'write_outputs', 'run_demo', 'make_parser',
-           'main']
+__all__ = ['STAGE_NAMES', 'EXIT_STATUS_GA', 'EXIT_STATUS_PREDICT', 'UsageError', 'write_outputs', 'frames_arg', 'run_demo',
+           'make_parser', 'main']
 
 # %% ../nbs/11_cli.ipynb #31bae64a
 class UsageError(Exception):
@@ -125,11 +125,20 @@ def write_outputs(m, # a `Measurement`
         rel = os.path.relpath(Path(m.path).resolve(), out.parent.resolve()) if m.path != '<array>' else ''
         write_labelme(out, m.crown, m.rump, rel, (m.width, m.height))
 
+def frames_arg(v:str) -> str|int:
+    "`--frames`: 'best', 'all' or a frame number from 0; a `UsageError` otherwise."
+    if v in ('best', 'all'): return v
+    try: n = int(v)
+    except ValueError: n = -1
+    if n < 0: raise UsageError(f"--frames must be best, all or a frame number (0 or more), got {v!r}")
+    return n
+
 def _predict(args) -> int:
     "Run `crl-uls predict`."
     import csv, contextlib
     from pathlib import Path
-    from crl_uls.pipeline import ROW_COLS, expand_inputs, load_input
+    from crl_uls.pipeline import ROW_COLS, expand_inputs, load_input, Frame
+    from crl_uls.biometry import due_date
     from crl_uls.core import check_spacing
     from crl_uls.data import read_spacing_csv, safe_cell, DataError
     if args.mm_per_px is not None:
@@ -137,6 +146,10 @@ def _predict(args) -> int:
         except ValueError as err: raise UsageError(str(err)) from None
     try: table = read_spacing_csv(args.spacing) if args.spacing else None
     except (DataError, FileNotFoundError) as err: raise UsageError(str(err)) from None
+    frames = frames_arg(args.frames)
+    if args.scan_date is not None:
+        try: due_date(args.scan_date, 280)          # the date itself: only checked here
+        except ValueError as err: raise UsageError(f"--scan-date: {err}") from None
     files = expand_inputs(args.inputs)
     if not files: raise UsageError(f"no input files in {' '.join(args.inputs)}")
     if args.workers < 0: raise UsageError(f"--workers must be 0 or more, got {args.workers}")
@@ -151,20 +164,25 @@ def _predict(args) -> int:
             part = Path(f'{args.out}.partial')         # written as it goes, renamed to --out when the run is complete
             f = st.enter_context(open(part, 'w', newline='', errors='surrogateescape'))    # a file name that is not UTF-8 kept byte for byte
             out = csv.DictWriter(f, ROW_COLS); out.writeheader()
-        for m in pipe.predict_many(files, args.mm_per_px, progress=not args.quiet, spacing=table, workers=args.workers):
+        for m in pipe.predict_many(files, args.mm_per_px, progress=not args.quiet, spacing=table, workers=args.workers,
+                                   frames=frames, scan_date=args.scan_date):
             n += 1; failed += not m.ok
             nosp += m.ok and m.mm_per_px is None; nocrl += m.ok and m.crown is None; accepted += m.ok and m.accepted
             row = m.row()
             if out: out.writerow({k: safe_cell(v) for k, v in row.items()}); f.flush()
             if args.json: print(json.dumps(row), flush=True)
             elif not args.out:
-                print(f"{m.path}: " + (f"ERROR {m.error}" if not m.ok else
+                print(f"{m.path}" + (f" frame {m.frame}" if m.frame else '') + ": " + (f"ERROR {m.error}" if not m.ok else
                       f"{'accepted' if m.accepted else 'CHECK'} (p_ok {m.p_ok:.2f}): "
-                      f"CRL {row['crl_mm'] if row['crl_mm'] is not None else '-'} mm, GA {row['ga'] or '-'}, quality {m.quality} ({m.quality_prob:.2f})"
+                      f"CRL {row['crl_mm'] if row['crl_mm'] is not None else '-'} mm, GA {row['ga'] or '-'}"
+                      + (f", due {m.due_date}" if m.due_date else '') + (f", best of {row['frames_measured']} frames" if row['frames_measured'] > 1 else '')
+                      + f", quality {m.quality} ({m.quality_prob:.2f})"
                       + (f"; {row['warnings']}" if m.warnings else '')), flush=True)
             if m.ok and (args.overlays or args.masks or args.labelme):
-                img = load_input(m.path, args.mm_per_px)[1] if args.overlays else None
-                write_outputs(m, img, _unique_stem(m.path, seen), args.overlays, args.masks, args.labelme)
+                src = Frame(m.path, m.frame) if m.frame else m.path         # a loop's measured frame
+                img = load_input(src, args.mm_per_px)[1] if args.overlays else None
+                name = f"{Path(m.path).with_suffix('')}_frame{m.frame}" if m.frame else m.path
+                write_outputs(m, img, _unique_stem(name, seen), args.overlays, args.masks, args.labelme)
     if args.out: os.replace(part, args.out)
     print(f"crl-uls predict: measured {n - failed} of {n} inputs, {failed} failed; {accepted} accepted, {n - failed - accepted} to check; "
           f"{nocrl} without a CRL (see their warnings); "
@@ -490,6 +508,10 @@ def make_parser() -> argparse.ArgumentParser:
                    help="calipers: the learned points, the outline's extremes named by them, or auto: the extremes, and no CRL "
                         "when neither can be trusted (default auto)")
     r.add_argument('--formula', default='intergrowth', choices=list(FORMULAS), help='dating formula (default intergrowth)')
+    r.add_argument('--frames', default='best', metavar='best|all|N', help="a cine loop (multi-frame DICOM): best: one row, the accepted "
+                   "frame with the longest CRL (default); all: a row per frame; N: frame N alone")
+    r.add_argument('--scan-date', metavar='YYYY-MM-DD', help="date of the scans, for the due date (default: each DICOM's StudyDate, "
+                   "ContentDate or AcquisitionDate)")
     r.add_argument('--bs', type=int, default=16, help='images per batch (default 16)')
     r.add_argument('--workers', type=int, default=0, help='processes that read, decode and letterbox the inputs while the models '
                                                           'run (default 0: the measuring process itself)')

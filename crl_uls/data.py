@@ -16,12 +16,12 @@ from .biometry import crl_px
 
 # %% auto #0
 __all__ = ['MAX_PIXELS', 'LAYOUT', 'META_CSV', 'CSV_FORMULA', 'COLOURS', 'IMAGE_EXTS', 'FETUS_LABELS', 'LANDMARK_COLS',
-           'dataset_dirs', 'write_file', 'write_png', 'safe_cell', 'write_table', 'read_table', 'labelme_dict',
-           'write_labelme', 'draw_calipers', 'overlay', 'DataError', 'to_grey8', 'is_dicom', 'read_image', 'max_pixels',
-           'check_pixels', 'image_header', 'read_mask', 'Annotation', 'outline_mask', 'read_labelme',
-           'annotation_image', 'read_landmarks_csv', 'write_landmarks_csv', 'DicomImage', 'read_dicom', 'write_dicom',
-           'scan_dataset', 'check_dataset', 'good_items', 'read_spacing_csv', 'spacing_of', 'sample_path',
-           'assign_split']
+           'DICOM_TAGS', 'DATE_TAGS', 'dataset_dirs', 'write_file', 'write_png', 'safe_cell', 'write_table',
+           'read_table', 'labelme_dict', 'write_labelme', 'draw_calipers', 'overlay', 'DataError', 'to_grey8',
+           'is_dicom', 'read_image', 'max_pixels', 'check_pixels', 'image_header', 'read_mask', 'Annotation',
+           'outline_mask', 'read_labelme', 'annotation_image', 'read_landmarks_csv', 'write_landmarks_csv',
+           'DicomImage', 'dicom_frames', 'scan_date_of', 'read_dicom', 'write_dicom', 'scan_dataset', 'check_dataset',
+           'good_items', 'read_spacing_csv', 'spacing_of', 'sample_path', 'assign_split']
 
 # %% ../nbs/02_data.ipynb #0ad99d27
 LAYOUT = {'images': 'images', 'masks': 'masks', 'parts': 'parts', 'annotations': 'annotations'}
@@ -364,6 +364,36 @@ class DicomImage:
     mm_per_px: float|tuple|None # mm per pixel, (dx, dy) when not square, None when the file has none
     spacing_source: str # 'ultrasound regions', 'PixelSpacing' or a message saying it is missing
     frames: int # frames in the file
+    tags: dict = field(default_factory=dict) # the header's `DICOM_TAGS` that are present, as text
+
+DICOM_TAGS = ('PatientID', 'StudyInstanceUID', 'SOPInstanceUID', 'StudyDate', 'ContentDate', 'AcquisitionDate')
+DATE_TAGS = ('StudyDate', 'ContentDate', 'AcquisitionDate')   # where a scan date is looked for, in this order
+
+def _tags(ds) -> dict:
+    "The `DICOM_TAGS` a header has, as stripped text."
+    return {k: str(ds.get(k)).strip() for k in DICOM_TAGS if ds.get(k) not in (None, '') and str(ds.get(k)).strip()}
+
+def dicom_frames(path) -> int:
+    "The frames a DICOM file declares, from its header alone (1 when it says nothing)."
+    import pydicom
+    p = _check_file(path)
+    try: ds = pydicom.dcmread(p, defer_size='256 KB', stop_before_pixels=True)
+    except Exception as e: raise DataError(f"{p}: not a readable DICOM file ({e})") from None
+    return int(ds.get('NumberOfFrames', 1) or 1)
+
+def scan_date_of(tags:dict, # a `DicomImage`'s tags
+                ) -> tuple:
+    "(ISO scan date or None, warnings): the first well-formed of StudyDate, ContentDate, AcquisitionDate; a malformed one is named in a warning and passed over."
+    import datetime as dt
+    warns = []
+    for k in DATE_TAGS:
+        v = tags.get(k)
+        if not v: continue
+        try:
+            if len(v) == 8 and v.isdigit(): return dt.datetime.strptime(v, '%Y%m%d').date().isoformat(), warns
+        except ValueError: pass
+        warns.append(f"DICOM {k} {v!r} is not a date (YYYYMMDD): not used for the due date")
+    return None, warns
 
 def _region_spacing(ds, rows, cols):
     "Spacing (dx, dy) in mm from the 2-D tissue ultrasound region, chosen as documented above; None if none."
@@ -417,15 +447,16 @@ def read_dicom(path, # DICOM file
     if sp is None and ds.get('PixelSpacing'):
         row, col = (float(v) for v in ds.PixelSpacing); sp, src = (col, row), 'PixelSpacing'
     if sp is None:
-        return DicomImage(img, None, 'none: the file has neither ultrasound regions in cm nor PixelSpacing; give --mm-per-px', frames)
+        return DicomImage(img, None, 'none: the file has neither ultrasound regions in cm nor PixelSpacing; give --mm-per-px', frames, _tags(ds))
     dx, dy = sp
-    return DicomImage(img, dx if abs(dx - dy) < 1e-9 else (dx, dy), src, frames)
+    return DicomImage(img, dx if abs(dx - dy) < 1e-9 else (dx, dy), src, frames, _tags(ds))
 
 def write_dicom(path, # the .dcm file to write
                 image:np.ndarray, # (H, W) grey, (H, W, 3) RGB, or (F, H, W) frames of grey, uint8
                 mm_per_px:float|None=None, # spacing to record
                 spacing:str='regions', # 'regions' (ultrasound regions, cm), 'pixel_spacing' (mm) or 'none'
                 photometric:str='MONOCHROME2', # 'MONOCHROME2', 'RGB', 'YBR_FULL' or 'PALETTE COLOR' (grey palette)
+                tags:dict|None=None, # more header elements by keyword, e.g. {'StudyDate': '20240115', 'PatientID': 'P1'}
                ) -> Path:
     "Write an ultrasound DICOM file (uncompressed) as scanners do; for tests, samples and export."
     import pydicom
@@ -468,6 +499,7 @@ def write_dicom(path, # the .dcm file to write
         ds.SequenceOfUltrasoundRegions = [r]
     elif mm_per_px is not None and spacing == 'pixel_spacing':
         ds.PixelSpacing = [float(mm_per_px), float(mm_per_px)]
+    for k, v in (tags or {}).items(): setattr(ds, k, v)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     ds.save_as(str(path), enforce_file_format=True)
     return Path(path)

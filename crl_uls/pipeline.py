@@ -7,13 +7,14 @@ from __future__ import annotations
 import hashlib, json, math, platform, time, warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field, asdict, replace
+from typing import NamedTuple
 from datetime import datetime, timezone
 from glob import glob
 from pathlib import Path
 from .core import Point, check_spacing, spacing_note, run_device, set_threads, show_progress, ordered_map, torch_device, release_memory   # first: it gives OpenCV its pixel limit before cv2 is imported
 import numpy as np, cv2
-from .biometry import estimate_ga, crl_px, crl_mm
-from .data import read_image, read_dicom, to_grey8, DataError, spacing_of, is_dicom, draw_calipers, write_file
+from .biometry import estimate_ga, crl_px, crl_mm, due_date
+from .data import read_image, read_dicom, dicom_frames, scan_date_of, to_grey8, DataError, spacing_of, is_dicom, draw_calipers, write_file
 from .quality import guideline_criteria
 from .segmentation import geometric_points
 
@@ -22,9 +23,9 @@ __all__ = ['STAGES', 'MANIFEST', 'ACCEPTANCE', 'WEIGHTS_EXT', 'DESC_EXT', 'MAX_S
            'GEOMETRIC_RGB', 'CHECK_RGB', 'UntrustedModelError', 'sha256_bytes', 'file_sha256', 'read_regular',
            'source_commit', 'versions', 'model_files', 'write_manifest', 'read_model_folder', 'verify_models',
            'learner_description', 'save_learner', 'blank_image', 'blank_mask', 'blank_label', 'blank_points',
-           'rebuild_learner', 'load_learners', 'expand_inputs', 'load_input', 'work_copy', 'prepare_input',
-           'Measurement', 'share_low', 'Acceptance', 'finish', 'Pipeline', 'draw_overlay', 'overlay_lines',
-           'naive_measure', 'benchmark']
+           'rebuild_learner', 'load_learners', 'expand_inputs', 'Frame', 'frames_of', 'read_input', 'load_input',
+           'work_copy', 'prepare_input', 'Measurement', 'with_info', 'best_frame', 'share_low', 'Acceptance', 'finish',
+           'Pipeline', 'draw_overlay', 'overlay_lines', 'naive_measure', 'benchmark']
 
 # %% ../nbs/08_pipeline.ipynb #b0b94155
 STAGES = ('segmentation', 'quality', 'landmarks')
@@ -255,43 +256,75 @@ def expand_inputs(inputs, # paths, folders and glob patterns (str or Path), or o
 
 MAX_SIDE = 2048   # larger images are measured on a copy shrunk to this side; results come back in the original frame
 
-def load_input(x, # a path (image or DICOM) or an image array
+class Frame(NamedTuple):
+    "One frame of a multi-frame file, as an input of its own."
+    path: Path # the file
+    index: int # the frame, from 0
+
+def frames_of(x, # a path or an image array
+              frames:str|int='best', # 'best' or 'all': every frame of a multi-frame DICOM; N: frame N alone
+             ) -> list:
+    "The inputs one input becomes: a multi-frame DICOM a `Frame` per frame (or the one asked for); anything else itself."
+    if isinstance(x, (np.ndarray, Frame)): return [x]
+    if not isinstance(frames, str): return [Frame(Path(x), int(frames))]
+    if frames not in ('best', 'all'): raise ValueError(f"frames must be 'best', 'all' or a frame number, got {frames!r}")
+    try: n = dicom_frames(x) if Path(x).is_file() and is_dicom(Path(x)) else 1
+    except (DataError, OSError): n = 1                   # unreadable: it becomes an error row when read
+    return [Frame(Path(x), i) for i in range(n)] if n > 1 else [x]
+
+def read_input(x, # a path (image or DICOM), a `Frame` of one, or an image array
                mm_per_px=None, # spacing given by the user; wins over every other source
                spacing:dict|None=None, # a spacing table (`crl_uls.data.read_spacing_csv`); wins over the file's own
-              ) -> tuple[str, np.ndarray, float|tuple|None]:
-    "(name, 8-bit grey image, spacing or None) for one input."
+               scan_date:str|None=None, # the scan date given by the user (ISO); wins over the DICOM's
+              ) -> tuple:
+    "(name, 8-bit grey image, spacing or None, info) for one input; info: its frame, scan date, DICOM IDs and warnings."
+    frame = x.index if isinstance(x, Frame) else 0
+    info = {'frame': frame, 'scan_date': scan_date, 'warnings': []}
     if isinstance(x, np.ndarray): img, name, sp = to_grey8(x), '<array>', None
     else:
-        p = Path(x); name = str(p)
+        p = Path(x.path if isinstance(x, Frame) else x); name = str(p)
         if not p.exists(): raise FileNotFoundError(f"{p}: no such file")
-        if is_dicom(p): d = read_dicom(p); img, sp = d.image, d.mm_per_px
+        if is_dicom(p):
+            d = read_dicom(p, frame); img, sp = d.image, d.mm_per_px
+            info.update(patient_id=d.tags.get('PatientID'), study_uid=d.tags.get('StudyInstanceUID'), sop_uid=d.tags.get('SOPInstanceUID'))
+            if scan_date is None: info['scan_date'], info['warnings'] = scan_date_of(d.tags)
+        elif frame: raise DataError(f"{p}: frame {frame} asked for, the file has 1")
         else: img, sp = read_image(p), None
         if mm_per_px is None: sp = spacing_of(p, spacing) or sp
     if mm_per_px is not None: sp = mm_per_px
     if sp is not None:
         dx, dy = check_spacing(sp); sp = dx if dx == dy else (dx, dy)
     if min(img.shape[:2]) < 8: raise DataError(f"{name}: image of {img.shape[1]}x{img.shape[0]} px is too small to measure")
-    return name, img, sp
+    return name, img, sp, info
+
+def load_input(x, # a path (image or DICOM), a `Frame` of one, or an image array
+               mm_per_px=None, # spacing given by the user; wins over every other source
+               spacing:dict|None=None, # a spacing table (`crl_uls.data.read_spacing_csv`); wins over the file's own
+              ) -> tuple[str, np.ndarray, float|tuple|None]:
+    "(name, 8-bit grey image, spacing or None) for one input (`read_input` without the info)."
+    return read_input(x, mm_per_px, spacing)[:3]
 
 def work_copy(img:np.ndarray) -> tuple[np.ndarray, float]:
     "The image the models see, and its scale: the image itself, or a copy shrunk to `MAX_SIDE` on its longer side."
     s = min(1.0, MAX_SIDE / max(img.shape[:2]))
     return (img if s == 1 else cv2.resize(img, (round(img.shape[1] * s), round(img.shape[0] * s)), interpolation=cv2.INTER_AREA)), s
 
-def prepare_input(x, # a path (image or DICOM) or an image array
+def prepare_input(x, # a path (image or DICOM), a `Frame` of one, or an image array
                   mm_per_px=None, spacing:dict|None=None, # as `load_input`
                   size:int|None=None, # the U-Net's input side: also make its letterboxed inputs (the image's, and its mirror image's)
                   tta:bool=True, # make the mirror image's too
+                  scan_date:str|None=None, # as `read_input`
                  ):
-    "An input made ready to measure (in whichever process runs it): `load_input`'s triple (plus the U-Net's inputs with `size`), or a `Measurement` saying why it cannot be read."
-    try: name, img, sp = load_input(x, mm_per_px, spacing)
+    "An input made ready to measure (in whichever process runs it): (name, image, spacing, the U-Net's inputs with `size` or None, info), or a `Measurement` saying why it cannot be read."
+    try: name, img, sp, info = read_input(x, mm_per_px, spacing, scan_date)
     except (DataError, FileNotFoundError, ValueError, OSError) as e:
-        return Measurement(str(x) if not isinstance(x, np.ndarray) else '<array>', error=str(e))
-    if size is None: return name, img, sp
+        name = '<array>' if isinstance(x, np.ndarray) else str(x.path if isinstance(x, Frame) else x)
+        return Measurement(name, frame=x.index if isinstance(x, Frame) else None, frames_measured=0, frames_accepted=0, error=str(e))
+    if size is None: return name, img, sp, None, info
     from crl_uls.learners import letterbox
     w = work_copy(img)[0]
     lb = lambda a: letterbox(a, size).numpy()                   # plain arrays travel between processes; tensors would share memory
-    return name, img, sp, (lb(w), lb(np.ascontiguousarray(w[:, ::-1])) if tta else None)
+    return name, img, sp, (lb(w), lb(np.ascontiguousarray(w[:, ::-1])) if tta else None), info
 
 def _tensor_image(a):
     "A letterboxed uint8 (3, S, S) array back as the `TensorImage` `batch_preds` takes ready-made."
@@ -301,9 +334,10 @@ def _tensor_image(a):
 
 # %% ../nbs/08_pipeline.ipynb #1778446b
 SIGNALS = ('p_good', 'gap_pct', 'off', 'flip_dice', 'flip_pts_pct', 'dropped', 'pieces', 'solidity', 'uncertain', 'edge', 'n_failed')
-ROW_COLS = ['path', 'width', 'height', 'crown_x', 'crown_y', 'rump_x', 'rump_y', 'crl_px', 'mm_per_px', 'crl_mm', 'ga_days',
-            'ga', 'ga_low_days', 'ga_high_days', 'in_range', 'quality', 'quality_prob', 'accepted', 'p_ok', 'threshold', 'criteria_failed',
-            'geo_crown_x', 'geo_crown_y', 'geo_rump_x', 'geo_rump_y', 'points', *SIGNALS[1:], 'warnings', 'error']
+ROW_COLS = ['path', 'frame', 'frames_measured', 'frames_accepted', 'width', 'height', 'crown_x', 'crown_y', 'rump_x', 'rump_y', 'crl_px', 'mm_per_px', 'crl_mm', 'ga_days',
+            'ga', 'ga_low_days', 'ga_high_days', 'in_range', 'scan_date', 'due_date', 'quality', 'quality_prob', 'accepted', 'p_ok', 'threshold', 'criteria_failed',
+            'geo_crown_x', 'geo_crown_y', 'geo_rump_x', 'geo_rump_y', 'points', *SIGNALS[1:], 'patient_id', 'study_uid', 'sop_uid',
+            'warnings', 'error']
 
 @dataclass
 class Measurement:
@@ -324,6 +358,10 @@ class Measurement:
     accepted: bool = False                                    # the tool's own decision: usable as it is, or check this
     threshold: float = float('nan')                           # the p_ok it was accepted at (the operating point)
     signals: dict = field(default_factory=dict, repr=False)  # what p_ok was made from (`SIGNALS`)
+    frame: int|None = None                                    # the frame measured (0: a single image; None: none read)
+    frames_measured: int|None = None; frames_accepted: int|None = None   # of a loop (`best_frame`); None: this frame alone
+    scan_date: str|None = None; due_date: str|None = None     # ISO dates
+    patient_id: str|None = None; study_uid: str|None = None; sop_uid: str|None = None   # the DICOM's, to join results back
     warnings: list = field(default_factory=list)
     error: str|None = None
 
@@ -335,16 +373,45 @@ class Measurement:
         g = self.geometric or (None, None)
         xy = lambda p, i: round(float(p[i]), 2) if p is not None else None
         sp = self.mm_per_px
-        return {'path': self.path, 'width': self.width, 'height': self.height,
+        fm = self.frames_measured if self.frames_measured is not None else int(self.ok)
+        fa = self.frames_accepted if self.frames_accepted is not None else int(self.ok and self.accepted)
+        return {'path': self.path, 'frame': self.frame, 'frames_measured': fm, 'frames_accepted': fa, 'width': self.width, 'height': self.height,
                 'crown_x': xy(self.crown, 0), 'crown_y': xy(self.crown, 1), 'rump_x': xy(self.rump, 0), 'rump_y': xy(self.rump, 1),
                 'crl_px': _r(self.crl_px), 'mm_per_px': (None if sp is None else sp if np.ndim(sp) == 0 else 'x'.join(f'{v:g}' for v in sp)),
                 'crl_mm': _r(self.crl_mm), 'ga_days': _r(self.ga_days), 'ga': self.ga, 'ga_low_days': _r(self.ga_low_days),
-                'ga_high_days': _r(self.ga_high_days), 'in_range': self.in_range, 'quality': self.quality,
+                'ga_high_days': _r(self.ga_high_days), 'in_range': self.in_range,
+                'scan_date': self.scan_date, 'due_date': self.due_date, 'quality': self.quality,
                 'quality_prob': _r(self.quality_prob, 4), 'accepted': self.accepted if self.ok else None, 'p_ok': _r(self.p_ok, 4), 'threshold': _r(self.threshold, 4),
                 'criteria_failed': '; '.join(c.name for c in self.criteria if not c.passed),
                 'geo_crown_x': xy(g[0], 0), 'geo_crown_y': xy(g[0], 1), 'geo_rump_x': xy(g[1], 0), 'geo_rump_y': xy(g[1], 1),
                 'points': self.points, **{k: _r(self.signals.get(k), 4) for k in SIGNALS[1:]},
+                'patient_id': self.patient_id, 'study_uid': self.study_uid, 'sop_uid': self.sop_uid,
                 'warnings': ' | '.join(self.warnings), 'error': self.error}
+
+def with_info(m:Measurement, # a measurement of one input
+              info:dict|None, # `read_input`'s info: frame, scan date, DICOM IDs, warnings
+             ) -> Measurement:
+    "A measurement with its input's frame, IDs and warnings, and the due date when there are a scan date and an age."
+    info = info or {}
+    m.frame, m.scan_date = info.get('frame', 0), info.get('scan_date')
+    m.patient_id, m.study_uid, m.sop_uid = info.get('patient_id'), info.get('study_uid'), info.get('sop_uid')
+    m.warnings += info.get('warnings', [])
+    if m.scan_date and not math.isnan(m.ga_days): m.due_date = due_date(m.scan_date, m.ga_days).isoformat()
+    return m
+
+def best_frame(ms:list, # the measurements of one loop's frames, in order
+              ) -> Measurement:
+    "A loop's result: the accepted frame with the longest CRL; none accepted, the frame with the highest `p_ok`, marked CHECK."
+    ok = [m for m in ms if m.ok]
+    if not ok: return ms[0]
+    key = lambda m: m.crl_mm if not math.isnan(m.crl_mm) else m.crl_px
+    acc = [m for m in ok if m.accepted and not math.isnan(key(m))]
+    best = max(acc, key=key) if acc else max(ok, key=lambda m: -1.0 if math.isnan(m.p_ok) else m.p_ok)
+    best.frames_measured, best.frames_accepted = len(ok), len(acc)
+    if not acc: best.warnings.insert(1, f"CHECK: no frame accepted: none of the {len(ok)} frames measured was accepted; "
+                                        f"frame {best.frame} has the highest p_ok")
+    if len(ok) < len(ms): best.warnings.append(f"{len(ms) - len(ok)} frame(s) of the loop could not be read: {next(m.error for m in ms if not m.ok)}")
+    return best
 
 def _r(v, nd=2): return None if v is None or (isinstance(v, float) and math.isnan(v)) else round(float(v), nd)
 
@@ -570,7 +637,7 @@ class Pipeline:
         else: warnings.warn(f"{folder}: no {ACCEPTANCE} (a model folder from an earlier version): p_ok is the Good/Bad probability alone")
         return cls(*ls, manifest=man, **kw)
 
-    def measure_batch(self, items:list, # (name, 8-bit grey image, spacing or None[, ready U-Net inputs]) for each image (`prepare_input`)
+    def measure_batch(self, items:list, # (name, 8-bit grey image, spacing or None[, ready U-Net inputs or None[, info]]) for each image (`prepare_input`)
                      ) -> list:
         "Measure images in memory as one batch per model (two with `tta`: the images and their mirror images)."
         from crl_uls.segmentation import predict_probs, clean_mask, mask_signals, dice
@@ -609,22 +676,41 @@ class Pipeline:
             m.mask = cv2.resize(mk, (img.shape[1], img.shape[0]), interpolation=cv2.INTER_NEAREST)
             out.append(m)
         T['measure'] += time.perf_counter() - t
-        return out
+        return [with_info(m, it[4] if len(it) > 4 else None) for m, it in zip(out, items)]
 
     def predict_many(self, inputs, # paths, folders, globs or image arrays
                      mm_per_px=None, # spacing for every input (else a table's, the data set's or each DICOM's own)
                      progress:bool=True, # show a progress bar (on a terminal or in a notebook)
                      spacing:dict|None=None, # a spacing table (`crl_uls.data.read_spacing_csv`)
                      workers:int=0, # processes that read, decode and letterbox the inputs while the models run here; 0: this process
+                     frames:str|int='best', # a multi-frame DICOM: 'best' one result per loop (`best_frame`), 'all' one per frame, N frame N alone
+                     scan_date:str|None=None, # the scan date of every input (ISO), for the due date; else each DICOM's own
                     ):
-        "Measure every input, a batch at a time; yields one `Measurement` per input, in order."
-        from functools import partial
-        from tqdm.auto import tqdm
+        "Measure every input, a batch at a time, a loop's frames as inputs of their own; yields one `Measurement` per input (per frame with `frames='all'`), in order."
+        from collections import deque
+        from itertools import groupby
+        if scan_date is not None: scan_date = due_date(scan_date, 280).isoformat()   # checked (a bad date fails here, once) and ISO: 280 days is the due date itself
         if isinstance(inputs, (str, Path, np.ndarray)): inputs = [inputs]
         flat = lambda xs: (x for i in xs for x in ([i] if isinstance(i, np.ndarray) else expand_inputs(i)))
-        if isinstance(inputs, (list, tuple)): inputs = list(flat(inputs))     # paths: cheap to list, and the bar gets a total
-        else: inputs = flat(inputs)                                           # a generator stays lazy: streamed, never all held
-        pending = []                              # (position, Measurement or (name, image, spacing))
+        source = deque()                          # which input each frame came from, in order
+        def expand(xs):
+            for k, x in enumerate(xs):
+                for f in frames_of(x, frames):
+                    if frames == 'best': source.append(k)
+                    yield f
+        if isinstance(inputs, (list, tuple)): items = list(expand(flat(inputs)))   # paths: cheap to list, and the bar gets a total
+        else: items = expand(flat(inputs))                                          # a generator stays lazy: streamed, never all held
+        measured = self._measure_stream(items, mm_per_px, progress, spacing, workers, scan_date)
+        if frames != 'best': yield from measured; return
+        for _, group in groupby(measured, key=lambda m: source.popleft()):
+            ms = list(group)
+            yield ms[0] if len(ms) == 1 else best_frame(ms)
+
+    def _measure_stream(self, inputs, mm_per_px, progress, spacing, workers, scan_date):
+        "`predict_many` on inputs already expanded: one `Measurement` per input, in order."
+        from functools import partial
+        from tqdm.auto import tqdm
+        pending = []                              # (position, Measurement or prepared input)
         flushes = 0
         def flush():
             nonlocal flushes
@@ -636,7 +722,8 @@ class Pipeline:
         with tqdm(total=len(inputs) if isinstance(inputs, list) else None, desc='measuring', unit='img',
                   disable=not show_progress(progress)) as bar:
             from crl_uls.pipeline import prepare_input as prepare   # the library's: spawned workers import it (not a notebook's copy)
-            prep = partial(prepare, mm_per_px=mm_per_px, spacing=spacing, size=self.seg.crl_uls.size if workers else None, tta=self.tta)
+            prep = partial(prepare, mm_per_px=mm_per_px, spacing=spacing, size=self.seg.crl_uls.size if workers else None, tta=self.tta,
+                           scan_date=scan_date)
             prepared = ordered_map(prep, inputs, workers, ahead=2 * self.bs) if workers else map(prep, inputs)
             t = time.perf_counter()
             for i, x in enumerate(prepared):
@@ -650,8 +737,8 @@ class Pipeline:
     def predict(self, x, # one image array or path
                 mm_per_px=None) -> Measurement:
         "Measure one input; raises on a bad input."
-        name, img, sp = load_input(x, mm_per_px)
-        return self.measure_batch([(name, img, sp)])[0]
+        name, img, sp, info = read_input(x, mm_per_px)
+        return self.measure_batch([(name, img, sp, None, info)])[0]
 
 # %% ../nbs/08_pipeline.ipynb #1168424d
 GEOMETRIC_RGB = (0, 200, 255)    # the outline's extremes; outline, crown, rump and CRL line: `crl_uls.data.COLOURS`
