@@ -113,17 +113,36 @@ def _unique_stem(path:str, seen:set) -> str:
 def write_outputs(m, # a `Measurement`
                   image, # its image (8-bit grey), for the overlay
                   stem:str, overlays=None, masks=None, labelme=None):
-    "Write a measurement's overlay, mask and labelme files (those asked for)."
+    "Write a measurement's overlay, mask and labelme files (those asked for): the labelme file holds the outline, crown and rump."
     from pathlib import Path
     import cv2, os
-    from crl_uls.data import write_png, write_labelme
+    from crl_uls.data import write_png, write_labelme, mask_outline
     from crl_uls.pipeline import draw_overlay
     if overlays and image is not None: write_png(Path(overlays)/f'{stem}.png', cv2.cvtColor(draw_overlay(image, m), cv2.COLOR_RGB2BGR))
     if masks and m.mask is not None: write_png(Path(masks)/f'{stem}.png', m.mask)
-    if labelme and m.crown is not None:
+    outline = mask_outline(m.mask) if labelme and m.mask is not None else None
+    if labelme and (m.crown is not None or outline is not None):      # no points found: the outline alone, for a person to add them
         out = Path(labelme)/f'{stem}.json'
         rel = os.path.relpath(Path(m.path).resolve(), out.parent.resolve()) if m.path != '<array>' else ''
-        write_labelme(out, m.crown, m.rump, rel, (m.width, m.height))
+        write_labelme(out, m.crown, m.rump, rel, (m.width, m.height), outline=outline)
+
+def _done_rows(out, # the --out CSV of an earlier run
+              ) -> tuple:
+    "(the file resumed from, its complete rows as text) from OUT.partial, else OUT; an incomplete last row is dropped."
+    import csv, io
+    from pathlib import Path
+    from crl_uls.pipeline import ROW_COLS
+    src = next((q for q in (Path(f'{out}.partial'), Path(out)) if q.is_file()), None)
+    if src is None: return None, []
+    text = src.read_text(encoding='utf-8', errors='surrogateescape')         # as predict wrote it: names that are not UTF-8 kept byte for byte
+    text = text[:text.rfind('\n') + 1]                        # a run killed mid-row: its last line is cut
+    rows = []
+    try:
+        for r in csv.reader(io.StringIO(text, newline=''), strict=True): rows.append(r)
+    except csv.Error: pass                                  # cut inside a quoted cell: that row is incomplete
+    if not rows or rows[0] != ROW_COLS: raise UsageError(f"{src}: not a CSV written by crl-uls predict (its columns differ): "
+                                                        f"cannot resume from it; move it away or choose another --out")
+    return src, [r for r in rows[1:] if len(r) == len(ROW_COLS)]
 
 def frames_arg(v:str) -> str|int:
     "`--frames`: 'best', 'all' or a frame number from 0; a `UsageError` otherwise."
@@ -154,17 +173,28 @@ def _predict(args) -> int:
     if not files: raise UsageError(f"no input files in {' '.join(args.inputs)}")
     if args.workers < 0: raise UsageError(f"--workers must be 0 or more, got {args.workers}")
     threshold = _threshold(args.threshold)
+    if args.resume and not args.out: raise UsageError("--resume needs --out CSV: the results of the run to resume")
+    if args.resume and frames == 'all': raise UsageError("--resume takes one row per input: not with --frames all")
+    src, old = _done_rows(args.out) if args.resume else (None, [])
+    keys = [safe_cell(str(p)) for p in files]              # an input's path as its row holds it
+    todo, left = _todo(keys, old)
     pipe = _models(args.models, args.trust, args.expect_sha256, points=args.points, formula=args.formula, bs=args.bs, device=args.device,
                    threshold=threshold)
-    n, failed, nosp, nocrl, accepted, seen = 0, 0, 0, 0, 0, set()
+    n, failed, nosp, nocrl, accepted, seen = _tally(left)
+    for r in left:
+        if not r['error']: _unique_stem(r['path'], seen)    # the stems their files already took
+    if args.resume: print(f"crl-uls predict: resuming from {src}: {len(files) - len(todo)} of {len(files)} inputs already measured" if src
+                          else f"crl-uls predict: no earlier results in {args.out}: measuring every input", file=sys.stderr)
     with contextlib.ExitStack() as st:
         out = None
         if args.out:
             Path(args.out).parent.mkdir(parents=True, exist_ok=True)
             part = Path(f'{args.out}.partial')         # written as it goes, renamed to --out when the run is complete
-            f = st.enter_context(open(part, 'w', newline='', errors='surrogateescape'))    # a file name that is not UTF-8 kept byte for byte
-            out = csv.DictWriter(f, ROW_COLS); out.writeheader()
-        for m in pipe.predict_many(files, args.mm_per_px, progress=not args.quiet, spacing=table, workers=args.workers,
+            if src: _write_rows(part, left)              # the earlier rows, whole, before anything is appended
+            f = st.enter_context(open(part, 'a' if src else 'w', newline='', encoding='utf-8', errors='surrogateescape'))    # a file name that is not UTF-8 kept byte for byte
+            out = csv.DictWriter(f, ROW_COLS)
+            if not src: out.writeheader()
+        for m in pipe.predict_many([files[i] for i in todo], args.mm_per_px, progress=not args.quiet, spacing=table, workers=args.workers,
                                    frames=frames, scan_date=args.scan_date):
             n += 1; failed += not m.ok
             nosp += m.ok and m.mm_per_px is None; nocrl += m.ok and m.crown is None; accepted += m.ok and m.accepted
@@ -179,17 +209,59 @@ def _predict(args) -> int:
                       + f", quality {m.quality} ({m.quality_prob:.2f})"
                       + (f"; {row['warnings']}" if m.warnings else '')), flush=True)
             if m.ok and (args.overlays or args.masks or args.labelme):
-                src = Frame(m.path, m.frame) if m.frame else m.path         # a loop's measured frame
-                img = load_input(src, args.mm_per_px)[1] if args.overlays else None
+                where = Frame(m.path, m.frame) if m.frame else m.path         # a loop's measured frame
+                img = load_input(where, args.mm_per_px)[1] if args.overlays else None
                 name = f"{Path(m.path).with_suffix('')}_frame{m.frame}" if m.frame else m.path
                 write_outputs(m, img, _unique_stem(name, seen), args.overlays, args.masks, args.labelme)
-    if args.out: os.replace(part, args.out)
+    if args.out and src: _write_rows(args.out, _in_order(keys, _done_rows(args.out)[1])); part.unlink()
+    elif args.out: os.replace(part, args.out)
     print(f"crl-uls predict: measured {n - failed} of {n} inputs, {failed} failed; {accepted} accepted, {n - failed - accepted} to check; "
           f"{nocrl} without a CRL (see their warnings); "
           f"{nosp} without spacing (CRL in pixels, no age: give --mm-per-px or --spacing CSV); "
           f"accepted at p_ok >= {pipe.acceptance.threshold:.2f} ({'--threshold' if threshold is not None else 'the model folder' + chr(39) + 's'})"
           + (f"; results in {args.out}" if args.out else ''), file=sys.stderr)
     return 1 if failed else 0
+
+# %% ../nbs/11_cli.ipynb #fde40d01
+def _todo(keys:list, # each input's path as its CSV row holds it
+          old:list, # rows of an earlier run (lists of text cells)
+         ) -> tuple:
+    "(positions of the inputs still to measure, the earlier rows kept as dicts): a path given k times takes its first k rows."
+    from collections import Counter
+    from crl_uls.pipeline import ROW_COLS
+    want, got, left = Counter(keys), Counter(), []
+    for r in old:
+        k = r[0]
+        if got[k] < want[k]: got[k] += 1; left.append(dict(zip(ROW_COLS, r)))
+    todo, used = [], Counter()
+    for i, k in enumerate(keys):
+        if used[k] < got[k]: used[k] += 1
+        else: todo.append(i)
+    if len(left) < len(old): print(f"crl-uls predict: warning: {len(old) - len(left)} earlier rows are for inputs not given this time: left out", file=sys.stderr)
+    return todo, left
+
+def _tally(rows:list) -> list:
+    "[inputs, failed, without spacing, without a CRL, accepted, stems] counted over rows read back from a CSV."
+    ok = [r for r in rows if not r['error']]
+    return [len(rows), len(rows) - len(ok), sum(not r['mm_per_px'] for r in ok), sum(not r['crown_x'] for r in ok),
+            sum(r['accepted'] == 'True' for r in ok), set()]
+
+def _in_order(keys:list, rows:list) -> list:
+    "The rows (dicts or lists of cells) in the inputs' order, each input taking the next row of its path."
+    from collections import defaultdict, deque
+    from crl_uls.pipeline import ROW_COLS
+    by = defaultdict(deque)
+    for r in rows: by[r['path'] if isinstance(r, dict) else r[0]].append(r if isinstance(r, dict) else dict(zip(ROW_COLS, r)))
+    return [by[k].popleft() for k in keys if by[k]]
+
+def _write_rows(path, rows:list):
+    "Write rows of text cells read back from a predict CSV, unchanged, to `path` (through a temporary file)."
+    import csv, io
+    from crl_uls.data import write_file
+    from crl_uls.pipeline import ROW_COLS
+    buf = io.StringIO(newline='')
+    w = csv.DictWriter(buf, ROW_COLS); w.writeheader(); w.writerows(rows)
+    write_file(path, buf.getvalue())                       # UTF-8, a name that is not UTF-8 kept byte for byte
 
 # %% ../nbs/11_cli.ipynb #8beb3c63
 STAGE_NAMES = ('segmentation', 'quality', 'landmarks')
@@ -502,7 +574,10 @@ def make_parser() -> argparse.ArgumentParser:
     r.add_argument('--out', metavar='CSV', help='write one row per input to this CSV')
     r.add_argument('--overlays', metavar='DIR', help='write an overlay picture per input')
     r.add_argument('--masks', metavar='DIR', help='write each predicted fetus mask (PNG, 0/255)')
-    r.add_argument('--labelme', metavar='DIR', help='write crown and rump as labelme JSON per input')
+    r.add_argument('--labelme', metavar='DIR', help="write a labelme JSON per input: the predicted outline (a 'fetus' polygon), "
+                                                    "crown and rump, to correct in labelme and train on (annotations/ of a data set)")
+    r.add_argument('--resume', action='store_true', help="with --out: keep the rows an earlier run of the same inputs wrote to the "
+                                                         "CSV (or to CSV.partial, when it was interrupted), measure only the rest")
     r.add_argument('--json', action='store_true', help='print one JSON object per input')
     r.add_argument('--points', choices=['auto', 'learned', 'geometric'], default='auto',
                    help="calipers: the learned points, the outline's extremes named by them, or auto: the extremes, and no CRL "

@@ -19,9 +19,10 @@ __all__ = ['MAX_PIXELS', 'LAYOUT', 'META_CSV', 'CSV_FORMULA', 'COLOURS', 'IMAGE_
            'DICOM_TAGS', 'DATE_TAGS', 'dataset_dirs', 'write_file', 'write_png', 'safe_cell', 'write_table',
            'read_table', 'labelme_dict', 'write_labelme', 'draw_calipers', 'overlay', 'DataError', 'to_grey8',
            'is_dicom', 'read_image', 'max_pixels', 'check_pixels', 'image_header', 'read_mask', 'Annotation',
-           'outline_mask', 'read_labelme', 'annotation_image', 'read_landmarks_csv', 'write_landmarks_csv',
-           'DicomImage', 'dicom_frames', 'scan_date_of', 'read_dicom', 'write_dicom', 'scan_dataset', 'check_dataset',
-           'good_items', 'read_spacing_csv', 'spacing_of', 'sample_path', 'assign_split']
+           'outline_mask', 'read_labelme', 'annotation_image', 'mask_outline', 'read_landmarks_csv',
+           'write_landmarks_csv', 'DicomImage', 'dicom_frames', 'scan_date_of', 'read_dicom', 'write_dicom',
+           'scan_dataset', 'check_dataset', 'good_items', 'read_spacing_csv', 'spacing_of', 'sample_path',
+           'assign_split']
 
 # %% ../nbs/02_data.ipynb #0ad99d27
 LAYOUT = {'images': 'images', 'masks': 'masks', 'parts': 'parts', 'annotations': 'annotations'}
@@ -81,8 +82,8 @@ def read_table(path, **kw):
     return pd.read_csv(path, encoding_errors='surrogateescape', **kw)
 
 # %% ../nbs/02_data.ipynb #88aaa36f
-def labelme_dict(crown, # crown (x, y), pixels
-                 rump, # rump (x, y), pixels
+def labelme_dict(crown, # crown (x, y), pixels; None: no crown point (a person adds it in labelme)
+                 rump, # rump (x, y), pixels; None: no rump point
                  image_path:str, # path of the image, relative to the JSON file
                  size:tuple[int, int], # image (width, height)
                  image_data:str|None=None, # optional base64 image, as labelme embeds it
@@ -96,11 +97,12 @@ def labelme_dict(crown, # crown (x, y), pixels
     w, h = (int(v) for v in size)
     poly = [] if outline is None else [{'label': 'fetus', 'points': np.asarray(outline, float).tolist(), 'group_id': None,
                                         'description': '', 'shape_type': 'polygon', 'flags': {}}]
-    return {'version': '5.2.1', 'flags': {}, 'shapes': [shape('crown', crown), shape('rump', rump), *poly],
+    pts = [shape(k, q) for k, q in (('crown', crown), ('rump', rump)) if q is not None]
+    return {'version': '5.2.1', 'flags': {}, 'shapes': [*pts, *poly],
             'imagePath': str(image_path), 'imageData': image_data, 'imageHeight': h, 'imageWidth': w}
 
 def write_labelme(path, # the .json file to write
-                  crown, rump, # (x, y) in pixels
+                  crown, rump, # (x, y) in pixels (None: left out)
                   image_path:str, # path of the image, relative to the JSON
                   size:tuple[int, int], # image (width, height)
                   outline=None, # optional fetus outline (n, 2), pixels: a polygon labelled 'fetus'
@@ -330,6 +332,19 @@ def annotation_image(a:Annotation, # a read labelme file
         if img is None: raise DataError(f"{a.path}: imageData is not a readable image")
         return to_grey8(img, 'bgr')
     raise DataError(f"{a.path}: image {a.image_path} not found and no imageData embedded")
+
+# %% ../nbs/02_data.ipynb #58ed7bc2
+def mask_outline(mask:np.ndarray, # fetus mask (non-zero = fetus)
+                 max_points:int=80, # at most this many vertices: few enough to drag by hand
+                ) -> np.ndarray|None:
+    "The outline of a mask's largest region as an (n, 2) float polygon in pixels, or None when the mask is empty."
+    if max_points < 3: raise ValueError(f"max_points must be at least 3, got {max_points}")
+    cs, _ = cv2.findContours((np.asarray(mask) > 0).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    cs = [c for c in cs if len(c) >= 3]
+    if not cs: return None
+    c, eps = max(cs, key=cv2.contourArea), 0.5
+    while len(p := cv2.approxPolyDP(c, eps, True)) > max_points: eps *= 2
+    return p.reshape(-1, 2).astype(float)
 
 # %% ../nbs/02_data.ipynb #8e941b3b
 LANDMARK_COLS = ['id', 'crown_x', 'crown_y', 'rump_x', 'rump_y', 'mm_per_px']
