@@ -110,7 +110,8 @@ def _predict(args) -> int:
     "Run `crl-uls predict`."
     import csv, contextlib
     from pathlib import Path
-    from crl_uls.pipeline import ROW_COLS, expand_inputs, load_input
+    from crl_uls.pipeline import ROW_COLS, expand_inputs, load_input, draw_overlay
+    from crl_uls.report import THUMB_WIDTH, Thumbnails, write_html_report
     from crl_uls.core import check_spacing
     from crl_uls.data import read_spacing_csv, safe_cell, DataError
     if args.mm_per_px is not None:
@@ -123,6 +124,7 @@ def _predict(args) -> int:
     if args.workers < 0: raise UsageError(f"--workers must be 0 or more, got {args.workers}")
     pipe = _models(args.models, args.trust, args.expect_sha256, points=args.points, formula=args.formula, bs=args.bs, device=args.device)
     n, failed, nosp, nocrl, accepted, seen = 0, 0, 0, 0, 0, set()
+    rows, thumbs = [], Thumbnails()             # for --report: every row, and the thumbnails the page shows
     with contextlib.ExitStack() as st:
         out = None
         if args.out:
@@ -141,14 +143,21 @@ def _predict(args) -> int:
                       f"{'accepted' if m.accepted else 'CHECK'} (p_ok {m.p_ok:.2f}): "
                       f"CRL {row['crl_mm'] if row['crl_mm'] is not None else '-'} mm, GA {row['ga'] or '-'}, quality {m.quality} ({m.quality_prob:.2f})"
                       + (f"; {row['warnings']}" if m.warnings else '')), flush=True)
+            load = lambda m=m: load_input(m.path, args.mm_per_px)[1]   # the image again, read once for its overlay and thumbnail
+            img = load() if m.ok and args.overlays else None
             if m.ok and (args.overlays or args.masks or args.labelme):
-                img = load_input(m.path, args.mm_per_px)[1] if args.overlays else None
                 write_outputs(m, img, _unique_stem(m.path, seen), args.overlays, args.masks, args.labelme)
+            if args.report:
+                rows.append(row)
+                if m.ok: thumbs.add(n - 1, row, lambda: draw_overlay(img if img is not None else load(), m, min_width=THUMB_WIDTH))
     if args.out: os.replace(part, args.out)
-    print(f"crl-uls predict: measured {n - failed} of {n} inputs, {failed} failed; {accepted} accepted, {n - failed - accepted} to check; "
-          f"{nocrl} without a CRL (see their warnings); "
-          f"{nosp} without spacing (CRL in pixels, no age: give --mm-per-px or --spacing CSV)"
-          + (f"; results in {args.out}" if args.out else ''), file=sys.stderr)
+    said = [f"measured {n - failed} of {n} inputs, {failed} failed; {accepted} accepted, {n - failed - accepted} to check",
+            f"{nocrl} without a CRL (see their warnings); {nosp} without spacing (CRL in pixels, no age: give --mm-per-px or --spacing CSV)"]
+    if args.report:
+        write_html_report(Path(args.report)/'report.html', rows, thumbs.result(), [*said, f"models: {args.models}"],
+                          f'crl-uls predict: {n} inputs', thumbs.seen)
+    print(f"crl-uls predict: {'; '.join(said)}" + (f"; results in {args.out}" if args.out else '')
+          + (f"; page in {Path(args.report)/'report.html'}" if args.report else ''), file=sys.stderr)
     return 1 if failed else 0
 
 # %% ../nbs/11_cli.ipynb #8beb3c63
@@ -331,7 +340,7 @@ def _evaluate(args) -> int:
     if args.json: print(json.dumps(summary, default=float))
     else:
         for i, why in summary['skipped'].items(): print(f"{i}: not evaluated: {why}")
-        print(_summary_text(summary, pipe.acceptance) + (f"\nreport in {args.out}/ (results.csv, summary.json, figures)" if args.out else ''))
+        print(_summary_text(summary, pipe.acceptance) + (f"\nreport in {args.out}/ (report.html, results.csv, summary.json, figures)" if args.out else ''))
         if summary.get('by'): print(_breakdown_text(summary))
     return 1 if summary['skipped'] else 0
 
@@ -440,6 +449,8 @@ def make_parser() -> argparse.ArgumentParser:
     r.add_argument('--overlays', metavar='DIR', help='write an overlay picture per input')
     r.add_argument('--masks', metavar='DIR', help='write each predicted fetus mask (PNG, 0/255)')
     r.add_argument('--labelme', metavar='DIR', help='write crown and rump as labelme JSON per input')
+    r.add_argument('--report', metavar='DIR', help='write DIR/report.html: one page that opens offline (summary, table, '
+                                                   'thumbnails of the overlays, those to check first)')
     r.add_argument('--json', action='store_true', help='print one JSON object per input')
     r.add_argument('--points', choices=['auto', 'learned', 'geometric'], default='auto',
                    help="calipers: the learned points, the outline's extremes named by them, or auto: the extremes, and no CRL "
