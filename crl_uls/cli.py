@@ -156,8 +156,9 @@ def _predict(args) -> int:
     "Run `crl-uls predict`."
     import csv, contextlib
     from pathlib import Path
-    from crl_uls.pipeline import ROW_COLS, expand_inputs, load_input, Frame
+    from crl_uls.pipeline import ROW_COLS, expand_inputs, load_input, draw_overlay, Frame
     from crl_uls.biometry import due_date
+    from crl_uls.report import THUMB_WIDTH, Thumbnails, write_html_report
     from crl_uls.core import check_spacing
     from crl_uls.data import read_spacing_csv, safe_cell, DataError
     if args.mm_per_px is not None:
@@ -185,6 +186,7 @@ def _predict(args) -> int:
         if not r['error']: _unique_stem(r['path'], seen)    # the stems their files already took
     if args.resume: print(f"crl-uls predict: resuming from {src}: {len(files) - len(todo)} of {len(files)} inputs already measured" if src
                           else f"crl-uls predict: no earlier results in {args.out}: measuring every input", file=sys.stderr)
+    rows, thumbs = [], Thumbnails()             # for --report: this run's rows, and the thumbnails the page shows
     with contextlib.ExitStack() as st:
         out = None
         if args.out:
@@ -208,18 +210,25 @@ def _predict(args) -> int:
                       + (f", due {m.due_date}" if m.due_date else '') + (f", best of {row['frames_measured']} frames" if row['frames_measured'] > 1 else '')
                       + f", quality {m.quality} ({m.quality_prob:.2f})"
                       + (f"; {row['warnings']}" if m.warnings else '')), flush=True)
+            where = Frame(m.path, m.frame) if m.frame else m.path             # a loop's measured frame
+            load = lambda: load_input(where, args.mm_per_px)[1]      # the image again, read once for its overlay and thumbnail
+            img = load() if m.ok and args.overlays else None
             if m.ok and (args.overlays or args.masks or args.labelme):
-                where = Frame(m.path, m.frame) if m.frame else m.path         # a loop's measured frame
-                img = load_input(where, args.mm_per_px)[1] if args.overlays else None
                 name = f"{Path(m.path).with_suffix('')}_frame{m.frame}" if m.frame else m.path
                 write_outputs(m, img, _unique_stem(name, seen), args.overlays, args.masks, args.labelme)
+            if args.report:
+                rows.append(row)
+                if m.ok: thumbs.add(len(rows) - 1, row, lambda: draw_overlay(img if img is not None else load(), m, min_width=THUMB_WIDTH))
     if args.out and src: _write_rows(args.out, _in_order(keys, _done_rows(args.out)[1])); part.unlink()
     elif args.out: os.replace(part, args.out)
-    print(f"crl-uls predict: measured {n - failed} of {n} inputs, {failed} failed; {accepted} accepted, {n - failed - accepted} to check; "
-          f"{nocrl} without a CRL (see their warnings); "
-          f"{nosp} without spacing (CRL in pixels, no age: give --mm-per-px or --spacing CSV); "
-          f"accepted at p_ok >= {pipe.acceptance.threshold:.2f} ({'--threshold' if threshold is not None else 'the model folder' + chr(39) + 's'})"
-          + (f"; results in {args.out}" if args.out else ''), file=sys.stderr)
+    said = [f"measured {n - failed} of {n} inputs, {failed} failed; {accepted} accepted, {n - failed - accepted} to check",
+            f"{nocrl} without a CRL (see their warnings); {nosp} without spacing (CRL in pixels, no age: give --mm-per-px or --spacing CSV)",
+            f"accepted at p_ok >= {pipe.acceptance.threshold:.2f} ({'--threshold' if threshold is not None else 'the model folder' + chr(39) + 's'})"]
+    if args.report:
+        write_html_report(Path(args.report)/'report.html', rows, thumbs.result(), [*said, f"models: {args.models}"],
+                          f'crl-uls predict: {len(rows)} inputs', thumbs.seen)
+    print(f"crl-uls predict: {'; '.join(said)}" + (f"; results in {args.out}" if args.out else '')
+          + (f"; page in {Path(args.report)/'report.html'}" if args.report else ''), file=sys.stderr)
     return 1 if failed else 0
 
 # %% ../nbs/11_cli.ipynb #fde40d01
@@ -461,7 +470,7 @@ def _evaluate(args) -> int:
     if args.json: print(json.dumps(summary, default=float))
     else:
         for i, why in summary['skipped'].items(): print(f"{i}: not evaluated: {why}")
-        print(_summary_text(summary, pipe.acceptance) + (f"\nreport in {args.out}/ (results.csv, summary.json, figures)" if args.out else ''))
+        print(_summary_text(summary, pipe.acceptance) + (f"\nreport in {args.out}/ (report.html, results.csv, summary.json, figures)" if args.out else ''))
         if summary.get('risk_coverage'): print(_operating_text(summary, threshold is not None))
         if summary.get('by'): print(_breakdown_text(summary))
     return 1 if summary['skipped'] else 0
@@ -578,6 +587,8 @@ def make_parser() -> argparse.ArgumentParser:
                                                     "crown and rump, to correct in labelme and train on (annotations/ of a data set)")
     r.add_argument('--resume', action='store_true', help="with --out: keep the rows an earlier run of the same inputs wrote to the "
                                                          "CSV (or to CSV.partial, when it was interrupted), measure only the rest")
+    r.add_argument('--report', metavar='DIR', help='write DIR/report.html: one page that opens offline (summary, table, '
+                                                   'thumbnails of the overlays, those to check first)')
     r.add_argument('--json', action='store_true', help='print one JSON object per input')
     r.add_argument('--points', choices=['auto', 'learned', 'geometric'], default='auto',
                    help="calipers: the learned points, the outline's extremes named by them, or auto: the extremes, and no CRL "

@@ -4,7 +4,7 @@
 
 # %% ../nbs/10_evaluate.ipynb #54df31ec
 from __future__ import annotations
-import json, math
+import base64, json, math
 from pathlib import Path
 import numpy as np
 from .biometry import crl_px, crl_within_tolerance, ga_from_crl
@@ -12,10 +12,12 @@ from .data import check_dataset, write_file, write_png, write_table
 from .segmentation import dice
 from .landmarks import limits_of_agreement, plot_bland_altman
 from .pipeline import Pipeline, draw_overlay
+from .report import THUMB_WIDTH, Thumbnails, write_html_report
 
 # %% auto #0
 __all__ = ['LARGE_MM', 'OPERATING_POINTS', 'BREAKDOWN', 'balanced_accuracy', 'risk_coverage', 'operating_points', 'evaluate',
-           'summarize', 'breakdown', 'plot_breakdown', 'plot_risk_coverage', 'plot_reliability', 'write_report']
+           'summarize', 'breakdown', 'plot_breakdown', 'plot_risk_coverage', 'plot_reliability', 'write_report',
+           'report_lines']
 
 # %% ../nbs/10_evaluate.ipynb #a68c9ed4
 LARGE_MM = 5.0   # a CRL error above this is a large error, one the tool must not accept
@@ -251,7 +253,7 @@ def write_report(out, # folder to write
                  n_worst:int=6, # worst cases drawn in worst.png
                  overlays:bool=False, # also every image's overlay, in overlays/<id>.png
                 ):
-    "Write results.csv, summary.json and the figures of an evaluation."
+    "Write results.csv, summary.json, the figures and report.html of an evaluation."
     import matplotlib.pyplot as plt, pandas as pd
     from crl_uls.learners import read_item_image
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
@@ -282,6 +284,28 @@ def write_report(out, # folder to write
                 ax.imshow(draw_overlay(read_item_image(r), m, min_width=400)); ax.axis('off')
                 ax.set_title(f"{w.id}: true {w.true_crl_mm:.1f} mm, error {w.crl_err_mm:+.1f} mm", fontsize=8)
             fig.tight_layout(); _save_fig(fig, out/'worst.png', 80); plt.close(fig)
-    for r, m in results if overlays else []:
-        write_png(out/'overlays'/f"{r['id']}.png", draw_overlay(read_item_image(r), m)[..., ::-1])   # RGB -> OpenCV's BGR
+    rows, thumbs = res.to_dict('records'), Thumbnails()
+    for i, (r, m) in enumerate(results):        # each image read once, for its overlay and its thumbnail
+        img = read_item_image(r) if overlays else None
+        if overlays: write_png(out/'overlays'/f"{r['id']}.png", draw_overlay(img, m)[..., ::-1])   # RGB -> OpenCV's BGR
+        thumbs.add(i, rows[i], lambda: draw_overlay(img if img is not None else read_item_image(r), m, min_width=THUMB_WIDTH))
+    figs = {f: 'data:image/png;base64,' + base64.b64encode((out/f).read_bytes()).decode('ascii')
+            for f in ('bland_altman.png', 'risk_coverage.png', 'worst.png') if (out/f).exists()}
+    write_html_report(out/'report.html', rows, thumbs.result(), report_lines(summary), f'crl-uls evaluate: {len(rows)} images',
+                      thumbs.seen, figs)
     return out
+
+def report_lines(s:dict, # an evaluation's summary
+                ) -> list[str]:
+    "The summary lines of an evaluation's page: the counts, then the agreement with the truth."
+    skipped = [f"{i}: not evaluated: {why}" for i, why in s.get('skipped', {}).items()]
+    if not s.get('images'): return ['no image could be evaluated', *skipped]
+    f = lambda v, fmt: '-' if v is None or v != v else format(v, fmt)
+    return [f"{s['images']} images: {s['accepted']} accepted, {s['images'] - s['accepted']} to check, {len(skipped)} not evaluated"
+            + (f" (accepted when p_ok ≥ {s['threshold']:.2f})" if s.get('threshold') is not None else ''),
+            f"{s['within_tolerance']} within tolerance (2.5 mm or 5%); |CRL error| median {f(s['median_abs_crl_err_mm'], '.2f')} mm "
+            f"(accepted: {f(s['accepted_median_abs_crl_err_mm'], '.2f')} mm); |GA error| median {f(s['median_abs_ga_err_days'], '.1f')} days",
+            f"CRL bias ± 95% limits of agreement: all {f(s['crl_bias_mm'], '+.2f')} ± {f(s['crl_loa_half_mm'], '.2f')} mm; "
+            f"accepted {f(s['accepted_crl_bias_mm'], '+.2f')} ± {f(s['accepted_crl_loa_half_mm'], '.2f')} mm (human observers: ±2.4 mm)",
+            f"large errors (> 5 mm): {s['large_errors']}, of which not accepted {s['large_errors_not_accepted']}", *skipped]
+
