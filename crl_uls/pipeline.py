@@ -688,23 +688,24 @@ class Pipeline:
                     ):
         "Measure every input, a batch at a time, a loop's frames as inputs of their own; yields one `Measurement` per input (per frame with `frames='all'`), in order."
         from collections import deque
-        from itertools import groupby
         if scan_date is not None: scan_date = due_date(scan_date, 280).isoformat()   # checked (a bad date fails here, once) and ISO: 280 days is the due date itself
         if isinstance(inputs, (str, Path, np.ndarray)): inputs = [inputs]
         flat = lambda xs: (x for i in xs for x in ([i] if isinstance(i, np.ndarray) else expand_inputs(i)))
-        source = deque()                          # which input each frame came from, in order
+        counts = deque()                          # how many frames each input became, in order
         def expand(xs):
-            for k, x in enumerate(xs):
-                for f in frames_of(x, frames):
-                    if frames == 'best': source.append(k)
-                    yield f
+            for x in xs:
+                fs = frames_of(x, frames)
+                if frames == 'best': counts.append(len(fs))
+                yield from fs
         if isinstance(inputs, (list, tuple)): items = list(expand(flat(inputs)))   # paths: cheap to list, and the bar gets a total
         else: items = expand(flat(inputs))                                          # a generator stays lazy: streamed, never all held
         measured = self._measure_stream(items, mm_per_px, progress, spacing, workers, scan_date)
         if frames != 'best': yield from measured; return
-        for _, group in groupby(measured, key=lambda m: source.popleft()):
-            ms = list(group)
-            yield ms[0] if len(ms) == 1 else best_frame(ms)
+        group = []                                # an input's results, yielded as soon as its last frame is measured
+        for m in measured:
+            group.append(m)
+            if len(group) == counts[0]:
+                counts.popleft(); yield group[0] if len(group) == 1 else best_frame(group); group = []
 
     def _measure_stream(self, inputs, mm_per_px, progress, spacing, workers, scan_date):
         "`predict_many` on inputs already expanded: one `Measurement` per input, in order."
