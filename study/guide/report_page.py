@@ -4,7 +4,7 @@
     python study/guide/report_page.py MODELS      # -> study/guide/report_page.png, cine_rows.csv, report_page.json
 
 The archive: three held-out phantoms as DICOM files (spacing inside), a blank scan (no fetus: CHECK), and a cine loop of five
-frames (the phantom drifting and flexing) with a StudyDate and a PatientID, as a scanner stores them.
+frames (one fetus of 80 days, flexing and stretching) with a StudyDate and a PatientID, as a scanner stores them.
 """
 import csv, json, subprocess, sys, tempfile, time
 from datetime import datetime, timezone
@@ -22,7 +22,8 @@ def archive(d:Path) -> Path:
         p = make_phantom(seed=77, index=i, size=(320, 256), features=False)
         write_dicom(d/f'scan_{i}.dcm', p.image, p.mm_per_px, tags={'StudyDate': '20261116', 'PatientID': f'P{i:03d}'})
     write_dicom(d/'blank.dcm', np.zeros((256, 320), np.uint8), 0.25, tags={'StudyDate': '20261116', 'PatientID': 'P009'})
-    frames = [make_phantom(seed=78, index=k, size=(320, 256), features=False) for k in range(5)]
+    poses = ['hyperflexed', 'neutral', 'neutral', 'hyperextended', 'hyperflexed']    # one fetus of 80 days, moving
+    frames = [make_phantom(seed=78, index=k, size=(320, 256), features=False, ga_days=80, flexion=f) for k, f in enumerate(poses)]
     loop = np.stack([f.image for f in frames])
     write_dicom(d/'loop.dcm', loop, frames[0].mm_per_px, tags={'StudyDate': '20261120', 'PatientID': 'P004'})
     return d
@@ -43,7 +44,7 @@ def main(models:str):
     from crl_uls.core import run_device
     with tempfile.TemporaryDirectory() as t:
         t = Path(t); a = archive(t/'archive')
-        cmd = ['crl-uls', 'predict', models, str(a), '--out', str(t/'results.csv'), '--report', str(t/'review'), '--quiet']
+        cmd = [str(Path(sys.executable).parent/'crl-uls'), 'predict', models, str(a), '--out', str(t/'results.csv'), '--report', str(t/'review'), '--quiet']
         t0 = time.time(); r = subprocess.run(cmd, capture_output=True, text=True); dt = time.time() - t0
         if r.returncode not in (0, 1): sys.exit(r.stderr)
         shoot(t/'review'/'report.html', HERE/'report_page.png')
@@ -53,7 +54,7 @@ def main(models:str):
             w = csv.DictWriter(f, keep); w.writeheader()
             for row in rows: w.writerow({k: (Path(row[k]).name if k == 'path' else row[k]) for k in keep})
     man = json.loads((Path(models)/'manifest.json').read_text())
-    rec = {'command': f"python study/guide/report_page.py {models}", 'predict': ' '.join(cmd[:2] + ['MODELS', 'ARCHIVE'] + cmd[4:5] + ['results.csv', '--report', 'review', '--quiet']),
+    rec = {'command': f"python study/guide/report_page.py {models}", 'predict': ' '.join(['crl-uls', 'predict'] + ['MODELS', 'ARCHIVE'] + cmd[4:5] + ['results.csv', '--report', 'review', '--quiet']),
            'models': {'preset': man.get('preset'), 'manifest_sha256': file_sha256(Path(models)/'manifest.json'), 'crl_uls_commit': man['versions'].get('crl_uls_commit')},
            'summary_line': r.stderr.strip().splitlines()[-1], 'seconds': round(dt, 1), 'device': run_device(),
            'created': datetime.now(timezone.utc).isoformat(timespec='seconds'), 'versions': versions()}
