@@ -126,23 +126,29 @@ def write_outputs(m, # a `Measurement`
         rel = os.path.relpath(Path(m.path).resolve(), out.parent.resolve()) if m.path != '<array>' else ''
         write_labelme(out, m.crown, m.rump, rel, (m.width, m.height), outline=outline)
 
-def _done_rows(out, # the --out CSV of an earlier run
-              ) -> tuple:
-    "(the file resumed from, its complete rows as text) from OUT.partial, else OUT; an incomplete last row is dropped."
+def _complete_rows(src, # a CSV written row by row (perhaps cut short by a killed run)
+                   cols:list, # the header it must have
+                  ) -> tuple:
+    "(the header, the complete rows as lists of text cells) of a CSV written as it went: an incomplete last row is dropped."
     import csv, io
-    from pathlib import Path
-    from crl_uls.pipeline import ROW_COLS
-    src = next((q for q in (Path(f'{out}.partial'), Path(out)) if q.is_file()), None)
-    if src is None: return None, []
     text = src.read_text(encoding='utf-8', errors='surrogateescape')         # as predict wrote it: names that are not UTF-8 kept byte for byte
     text = text[:text.rfind('\n') + 1]                        # a run killed mid-row: its last line is cut
     rows = []
     try:
         for r in csv.reader(io.StringIO(text, newline=''), strict=True): rows.append(r)
     except csv.Error: pass                                  # cut inside a quoted cell: that row is incomplete
-    if not rows or rows[0] != ROW_COLS: raise UsageError(f"{src}: not a CSV written by crl-uls predict (its columns differ): "
-                                                        f"cannot resume from it; move it away or choose another --out")
-    return src, [r for r in rows[1:] if len(r) == len(ROW_COLS)]
+    if not rows or rows[0] != cols: raise UsageError(f"{src}: not a CSV written by crl-uls predict (its columns differ): "
+                                                    f"cannot resume from it; move it away or choose another --out")
+    return rows[0], [r for r in rows[1:] if len(r) == len(cols)]
+
+def _done_rows(out, # the --out CSV of an earlier run
+              ) -> tuple:
+    "(the file resumed from, its complete rows as text) from OUT.partial, else OUT; an incomplete last row is dropped."
+    from pathlib import Path
+    from crl_uls.pipeline import ROW_COLS
+    src = next((q for q in (Path(f'{out}.partial'), Path(out)) if q.is_file()), None)
+    if src is None: return None, []
+    return src, _complete_rows(src, ROW_COLS)[1]
 
 def frames_arg(v:str) -> str|int:
     "`--frames`: 'best', 'all' or a frame number from 0; a `UsageError` otherwise."
@@ -151,6 +157,12 @@ def frames_arg(v:str) -> str|int:
     except ValueError: n = -1
     if n < 0: raise UsageError(f"--frames must be best, all or a frame number (0 or more), got {v!r}")
     return n
+
+def _said(n, failed, nosp, nocrl, accepted, pipe, threshold) -> list:
+    "The lines of predict's summary: inputs measured and failed, accepted, without a CRL or spacing, the threshold."
+    return [f"measured {n - failed} of {n} inputs, {failed} failed; {accepted} accepted, {n - failed - accepted} to check",
+            f"{nocrl} without a CRL (see their warnings); {nosp} without spacing (CRL in pixels, no age: give --mm-per-px or --spacing CSV)",
+            f"accepted at p_ok >= {pipe.acceptance.threshold:.2f} ({'--threshold' if threshold is not None else 'the model folder' + chr(39) + 's'})"]
 
 def _predict(args) -> int:
     "Run `crl-uls predict`."
@@ -176,6 +188,7 @@ def _predict(args) -> int:
     threshold = _threshold(args.threshold)
     if args.resume and not args.out: raise UsageError("--resume needs --out CSV: the results of the run to resume")
     if args.resume and frames == 'all': raise UsageError("--resume takes one row per input: not with --frames all")
+    if _world()[1] > 1: return _predict_sharded(args, files, frames, table, threshold)     # under torchrun or accelerate launch
     src, old = _done_rows(args.out) if args.resume else (None, [])
     keys = [safe_cell(str(p)) for p in files]              # an input's path as its row holds it
     todo, left = _todo(keys, old)
@@ -221,9 +234,7 @@ def _predict(args) -> int:
                 if m.ok: thumbs.add(len(rows) - 1, row, lambda: draw_overlay(img if img is not None else load(), m, min_width=THUMB_WIDTH))
     if args.out and src: _write_rows(args.out, _in_order(keys, _done_rows(args.out)[1])); part.unlink()
     elif args.out: os.replace(part, args.out)
-    said = [f"measured {n - failed} of {n} inputs, {failed} failed; {accepted} accepted, {n - failed - accepted} to check",
-            f"{nocrl} without a CRL (see their warnings); {nosp} without spacing (CRL in pixels, no age: give --mm-per-px or --spacing CSV)",
-            f"accepted at p_ok >= {pipe.acceptance.threshold:.2f} ({'--threshold' if threshold is not None else 'the model folder' + chr(39) + 's'})"]
+    said = _said(n, failed, nosp, nocrl, accepted, pipe, threshold)
     if args.report:
         write_html_report(Path(args.report)/'report.html', rows, thumbs.result(), [*said, f"models: {args.models}"],
                           f'crl-uls predict: {len(rows)} inputs', thumbs.seen)
@@ -234,6 +245,7 @@ def _predict(args) -> int:
 # %% ../nbs/11_cli.ipynb #fde40d01
 def _todo(keys:list, # each input's path as its CSV row holds it
           old:list, # rows of an earlier run (lists of text cells)
+          say:bool=True, # warn about earlier rows for inputs not given (False: another process does)
          ) -> tuple:
     "(positions of the inputs still to measure, the earlier rows kept as dicts): a path given k times takes its first k rows."
     from collections import Counter
@@ -246,7 +258,7 @@ def _todo(keys:list, # each input's path as its CSV row holds it
     for i, k in enumerate(keys):
         if used[k] < got[k]: used[k] += 1
         else: todo.append(i)
-    if len(left) < len(old): print(f"crl-uls predict: warning: {len(old) - len(left)} earlier rows are for inputs not given this time: left out", file=sys.stderr)
+    if say and len(left) < len(old): print(f"crl-uls predict: warning: {len(old) - len(left)} earlier rows are for inputs not given this time: left out", file=sys.stderr)
     return todo, left
 
 def _tally(rows:list) -> list:
@@ -271,6 +283,112 @@ def _write_rows(path, rows:list):
     buf = io.StringIO(newline='')
     w = csv.DictWriter(buf, ROW_COLS); w.writeheader(); w.writerows(rows)
     write_file(path, buf.getvalue())                       # UTF-8, a name that is not UTF-8 kept byte for byte
+
+# %% ../nbs/11_cli.ipynb #16d6e334
+def _world() -> tuple:
+    "(rank, processes, processes on this machine, local rank) as torchrun and accelerate launch set them; (0, 1, 1, 0) in a plain run."
+    e = lambda k, d: int(os.environ.get(k, '').strip() or d)
+    return e('RANK', 0), e('WORLD_SIZE', 1), e('LOCAL_WORLD_SIZE', e('WORLD_SIZE', 1)), e('LOCAL_RANK', 0)
+
+def _shard_device(device:str|None, # --device: None, 'cpu' or 'cuda'
+                  local_rank:int) -> str|None:
+    "Where one of several measuring processes runs: its own GPU (cuda:LOCAL_RANK) when there are GPUs, else the CPU."
+    import torch
+    if device not in (None, 'cpu', 'cuda'):
+        raise UsageError(f"--device {device}: with several processes each takes its own GPU; give cuda, cpu or none")
+    if device == 'cpu' or (device is None and not torch.cuda.is_available()): return 'cpu'
+    return f'cuda:{local_rank % torch.cuda.device_count()}' if torch.cuda.is_available() else device   # 'cuda' without one: named when loaded
+
+def _shard_path(out, rank:int):
+    "The file one process writes its rows to, beside --out: OUT.partial.rankR."
+    from pathlib import Path
+    return Path(f'{out}.partial.rank{rank}')
+
+def _shard_rows(out) -> list:
+    "(input position, row as a dict of text cells) from every shard file beside `out`, in input order; a row cut short is dropped."
+    import glob
+    from pathlib import Path
+    from crl_uls.pipeline import ROW_COLS
+    rows = []
+    for s in sorted(glob.glob(glob.escape(f'{out}.partial.rank') + '*')):
+        _, got = _complete_rows(Path(s), ['input', *ROW_COLS])
+        rows += [(int(r[0]), dict(zip(ROW_COLS, r[1:]))) for r in got]
+    return sorted(rows, key=lambda t: t[0])            # stable: a loop's frames stay in order
+
+def _fold_shards(out, resume:bool):
+    "Rank 0, before several processes measure: with --resume the rows earlier shards hold join OUT.partial; the shard files go."
+    import glob
+    from pathlib import Path
+    old = _shard_rows(out) if resume else []           # without --resume a stale shard is not read, only removed
+    if resume and old:
+        src, done = _done_rows(out)
+        from crl_uls.pipeline import ROW_COLS
+        _write_rows(f'{out}.partial', [dict(zip(ROW_COLS, r)) for r in done] + [r for _, r in old])
+    for s in glob.glob(glob.escape(f'{out}.partial.rank') + '*'): Path(s).unlink()
+
+def _positions(ms, pos:list, frames):
+    "(input position, measurement) for the measurements of the inputs at `pos`: with frames 'all' a loop's frames share one."
+    j = -1
+    for m in ms:
+        if frames != 'all' or not m.frame or j < 0: j += 1      # frame 0 (or a single image, or none read) starts the next input
+        yield pos[j], m
+
+def _predict_sharded(args, files:list, frames, table, threshold) -> int:
+    "`predict` as one of several processes (torchrun, accelerate launch): every `W`-th input still to do to a shard; rank 0 merges them into --out."
+    import csv
+    from datetime import timedelta
+    from pathlib import Path
+    import torch.distributed as dist
+    from crl_uls.core import usable_cores
+    from crl_uls.data import safe_cell
+    from crl_uls.pipeline import ROW_COLS
+    rank, W, local_W, local = _world()
+    if not args.out: raise UsageError(f"with {W} processes (torchrun, accelerate launch) give --out CSV: rank 0 writes every process's rows to it")
+    if args.json or args.report: raise UsageError(f"{'--json' if args.json else '--report'} is taken in one process only: with {W} "
+                                                  f"processes give --out CSV alone")
+    device = _shard_device(args.device, local)
+    if not os.environ.get('CRL_ULS_THREADS', '').strip():      # torchrun sets OMP_NUM_THREADS=1 itself: not read here
+        os.environ['CRL_ULS_THREADS'] = str(max(1, usable_cores() // local_W))      # each process its share of this machine's cores
+    pipe = _models(args.models, args.trust, args.expect_sha256, points=args.points, formula=args.formula, bs=args.bs, device=device,
+                   threshold=threshold)
+    out, keys = Path(args.out), [safe_cell(str(p)) for p in files]
+    own = not (dist.is_available() and dist.is_initialized())
+    if own: dist.init_process_group('gloo', timeout=timedelta(days=7))     # for the barriers: one shard may take hours longer
+    try:
+        if rank == 0: out.parent.mkdir(parents=True, exist_ok=True); _fold_shards(out, args.resume)
+        dist.barrier()
+        src, old = _done_rows(out) if args.resume else (None, [])
+        todo, left = _todo(keys, old, say=rank == 0)
+        if args.resume and rank == 0:
+            print(f"crl-uls predict: resuming from {src}: {len(files) - len(todo)} of {len(files)} inputs already measured" if src
+                  else f"crl-uls predict: no earlier results in {args.out}: measuring every input", file=sys.stderr)
+        mine, reserved = todo[rank::W], set()
+        base = [_unique_stem(str(p), reserved) for p in files]        # each input's stem over the whole list: no two processes share one
+        seen = set(reserved)
+        with open(_shard_path(out, rank), 'w', newline='', encoding='utf-8', errors='surrogateescape') as f:
+            w = csv.writer(f); w.writerow(['input', *ROW_COLS]); f.flush()
+            ms = pipe.predict_many([files[i] for i in mine], args.mm_per_px, progress=not args.quiet and rank == 0, spacing=table,
+                                   workers=args.workers, frames=frames, scan_date=args.scan_date)
+            for i, m in _positions(ms, mine, frames):
+                row = m.row()
+                w.writerow([i, *(safe_cell(row[k]) for k in ROW_COLS)]); f.flush()
+                if m.ok and (args.overlays or args.masks or args.labelme):
+                    from crl_uls.pipeline import load_input, Frame
+                    img = load_input(Frame(m.path, m.frame) if m.frame else m.path, args.mm_per_px)[1] if args.overlays else None
+                    stem = _unique_stem(f'{base[i]}_frame{m.frame}', seen) if m.frame else base[i]
+                    write_outputs(m, img, stem, args.overlays, args.masks, args.labelme)
+        dist.barrier()                                      # every shard complete
+        if rank: return 0
+        new = [r for _, r in _shard_rows(out)]
+        rows = _in_order(keys, left + new) if src else new
+        _write_rows(out, rows)
+        for r in range(W): _shard_path(out, r).unlink(missing_ok=True)
+        Path(f'{out}.partial').unlink(missing_ok=True)
+    finally:
+        if own: dist.destroy_process_group()
+    n, failed, nosp, nocrl, accepted, _ = _tally(rows)
+    print(f"crl-uls predict: {'; '.join(_said(n, failed, nosp, nocrl, accepted, pipe, threshold))}; {W} processes; results in {args.out}", file=sys.stderr)
+    return 1 if failed else 0
 
 # %% ../nbs/11_cli.ipynb #8beb3c63
 STAGE_NAMES = ('segmentation', 'quality', 'landmarks')
@@ -573,14 +691,17 @@ def make_parser() -> argparse.ArgumentParser:
     t.add_argument('--quiet', action='store_true', help='no progress bars')
     t.set_defaults(run=_train)
     r = sub.add_parser('predict', help='measure CRL and GA on scans',
-                       description='Measure crown, rump, CRL and GA on images and DICOM files (files, folders, globs).',
+                       description='Measure crown, rump, CRL and GA on images and DICOM files (files, folders, globs). Under torchrun or '
+                                   'accelerate launch the processes share the inputs (each its own GPU, else its share of the CPU cores; '
+                                   'CRL_ULS_THREADS sets the threads of each) and rank 0 writes one --out CSV in input order; '
+                                   '--json and --report are refused there: see the README.',
                        epilog=EXIT_STATUS_PREDICT)
     r.add_argument('models', metavar='MODELS', help='model folder written by crl-uls train (with its manifest.json)')
     r.add_argument('inputs', nargs='+', metavar='INPUT', help='image or DICOM files, folders, glob patterns')
     r.add_argument('--mm-per-px', type=float, help="spacing in mm per pixel for every input (default: --spacing, the data set's "
                                                     "meta.csv, each DICOM's own)")
     r.add_argument('--spacing', metavar='CSV', help="spacing table: a CSV with a 'path' or 'id' column and 'mm_per_px'")
-    r.add_argument('--out', metavar='CSV', help='write one row per input to this CSV')
+    r.add_argument('--out', metavar='CSV', help='write one row per input to this CSV (needed under torchrun: on a file system every machine sees)')
     r.add_argument('--overlays', metavar='DIR', help='write an overlay picture per input')
     r.add_argument('--masks', metavar='DIR', help='write each predicted fetus mask (PNG, 0/255)')
     r.add_argument('--labelme', metavar='DIR', help="write a labelme JSON per input: the predicted outline (a 'fetus' polygon), "
@@ -662,7 +783,7 @@ def main(argv:list[str]|None=None, # arguments (default: the command line)
         p.print_help(sys.stderr); return 2
     try: return args.run(args)
     except UsageError as err:
-        print(f"crl-uls {args.command}: error: {err}", file=sys.stderr)
+        if _world()[0] == 0: print(f"crl-uls {args.command}: error: {err}", file=sys.stderr)     # under torchrun: once, not per process
         return 2
     except BrokenPipeError:      # the reader of our output went away (`crl-uls predict ... | head`): stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())     # so that the exit's flush does not fail again
