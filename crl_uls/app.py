@@ -224,13 +224,14 @@ def _close_also(demo, fn) -> None:
     demo.close = _close
 
 # %% ../nbs/12_app.ipynb #d558d0d3
-def _serve_until_stopped(demo) -> None:
-    "Serve until Ctrl+C or SIGTERM, then close the page (which removes its upload folder)."
+def _serve_until_stopped(demo, cleanup=None) -> None:
+    "Serve until Ctrl+C or SIGTERM, then remove the upload folder (`cleanup`, first: closing Gradio can hang) and close the page."
     import signal, threading
     main = threading.current_thread() is threading.main_thread()
     if main: before = signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))   # a service stop closes the page as Ctrl+C does
     try: demo.block_thread()
     finally:
+        if cleanup: cleanup()
         demo.close()
         if main: signal.signal(signal.SIGTERM, before)
 
@@ -260,5 +261,5 @@ def launch(models, # model folder (three .pkl files and manifest.json), or a loa
     _close_also(demo, cleanup)
     if block:
         print(f'crl_uls page on {demo.local_url} (Ctrl+C to stop); uploads in {folder} until measured', file=sys.stderr, flush=True)
-        _serve_until_stopped(demo)
+        _serve_until_stopped(demo, cleanup)
     return demo
