@@ -170,8 +170,12 @@ def test_bad_file_is_a_clear_message(browser, server, tmp_path):
 
 def _log_folder(log) -> Path:
     "The private upload folder a served page names in its log ('uploads in FOLDER until measured')."
-    line = next(l for l in Path(log).read_text().splitlines() if ' uploads in ' in l)
-    return Path(line.split(' uploads in ')[1].rsplit(' until measured', 1)[0])
+    import time
+    for _ in range(300):                     # the page answers before the server has printed the line: wait for it (30 s at most)
+        line = next((l for l in Path(log).read_text().splitlines() if ' uploads in ' in l), None)
+        if line: return Path(line.split(' uploads in ')[1].rsplit(' until measured', 1)[0])
+        time.sleep(0.1)
+    pytest.fail(f"the served page never named its upload folder; log:\n{Path(log).read_text()[-2000:]}")
 
 @pytest.fixture(scope='module')
 def pipe(tiny_models):
