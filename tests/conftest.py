@@ -4,11 +4,19 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# One thread count for the whole test session, chosen once from the cores other processes leave free
-# (crl_uls.core.set_threads reads it in this process and in every crl-uls process the tests start).
+# One thread count for the whole test session, chosen once from the cores other processes leave free, shared among
+# pytest-xdist's workers when `-n N` runs tests side by side (crl_uls.core.set_threads reads it in this process and in
+# every crl-uls process the tests start).
 from crl_uls.core import free_cores, set_threads
+_CHOSEN = 'CRL_ULS_THREADS' in os.environ     # the person running the tests chose; the workers inherit it
 os.environ.setdefault('CRL_ULS_THREADS', str(free_cores()))
 set_threads()
+
+def pytest_configure(config):
+    "In the process that starts pytest-xdist's workers (`-n N`), before it starts them: each worker gets its share of the cores."
+    n = getattr(config.option, 'numprocesses', None)
+    if not _CHOSEN and isinstance(n, int) and n > 1 and not os.environ.get('PYTEST_XDIST_WORKER'):
+        os.environ['CRL_ULS_THREADS'] = str(max(1, free_cores() // n))
 # No test needs the network: ImageNet weights come only from the torch cache (a test that loads them writes its own file).
 os.environ.setdefault('CRL_ULS_OFFLINE', '1')
 

@@ -3,6 +3,9 @@ import contextlib, math, os, shutil, socket, subprocess, sys, time, urllib.reque
 from pathlib import Path
 import pytest
 
+# One pytest-xdist worker runs this whole file, so the browser and the served page start once (`-n 2 --dist loadgroup`).
+pytestmark = pytest.mark.xdist_group('browser')
+
 CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
                  '--no-first-run', '--disable-sync', '--no-proxy-server']
 

@@ -8,7 +8,7 @@ def test_train_with_a_preset_after_every_stage_module_was_imported(tmp_path, cap
     from crl_uls.cli import main
     from crl_uls.presets import PRESETS
     from crl_uls.phantom import write_phantoms
-    write_phantoms(tmp_path/'data', 40, 64, seed=2, workers=1, progress=False)
+    write_phantoms(tmp_path/'data', 16, 64, seed=2, workers=1, progress=False)
     code = main(['train', str(tmp_path/'data'), '--out', str(tmp_path/'m'), '--preset', 'tiny', '--epochs', 'landmarks=2', '--bs', 'quality=4',
                  '--epochs', 'segmentation=3'])
     out, err = capsys.readouterr()
@@ -29,7 +29,7 @@ def test_train_with_a_preset_after_every_stage_module_was_imported(tmp_path, cap
 def test_same_seed_same_metrics(tmp_path):
     "Training on the CPU is deterministic: the same seed gives the same validation figures."
     one = {'all': {'epochs': 1}, 'quality': {'fold_epochs': 1}}
-    a, b = train_tiny(tmp_path/'a', seed=3, overrides=one, n=32), train_tiny(tmp_path/'b', seed=3, overrides=one, n=32)
+    a, b = train_tiny(tmp_path/'a', seed=3, overrides=one, n=16), train_tiny(tmp_path/'b', seed=3, overrides=one, n=16)
     for st in ('segmentation', 'quality', 'landmarks'):
         assert a['models'][st]['valid'] == b['models'][st]['valid'], st
 
@@ -40,7 +40,7 @@ def test_two_processes_train_one_model_folder(tmp_path):
     from conftest import venv_tool, run
     from crl_uls.phantom import write_phantoms
     from crl_uls.pipeline import verify_models, STAGES
-    write_phantoms(tmp_path/'data', 32, 64, seed=2, workers=1, progress=False)
+    write_phantoms(tmp_path/'data', 16, 64, seed=2, workers=1, progress=False)
     cheap = ['--set', 'arch=resnet18', '--set', 'quality.arch=vgg16_bn', '--epochs', '1', '--epochs', 'segmentation=2',
              '--set', 'quality.fold_epochs=2']                         # the machinery, not the accuracy: about a minute on 2 cores
     r = run(venv_tool('torchrun'), '--standalone', '--nproc_per_node', '2', venv_tool('crl-uls'), 'train', str(tmp_path/'data'),
