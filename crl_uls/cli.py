@@ -199,7 +199,7 @@ def _predict(args) -> int:
         if not r['error']: _unique_stem(r['path'], seen)    # the stems their files already took
     if args.resume: print(f"crl-uls predict: resuming from {src}: {len(files) - len(todo)} of {len(files)} inputs already measured" if src
                           else f"crl-uls predict: no earlier results in {args.out}: measuring every input", file=sys.stderr)
-    rows, thumbs = [], Thumbnails()             # for --report: this run's rows, and the thumbnails the page shows
+    rows, thumbs, new = [], Thumbnails(), []    # for --report: this run's rows, and the thumbnails the page shows; as written
     with contextlib.ExitStack() as st:
         out = None
         if args.out:
@@ -214,7 +214,9 @@ def _predict(args) -> int:
             n += 1; failed += not m.ok
             nosp += m.ok and m.mm_per_px is None; nocrl += m.ok and m.crown is None; accepted += m.ok and m.accepted
             row = m.row()
-            if out: out.writerow({k: safe_cell(v) for k, v in row.items()}); f.flush()
+            if out:
+                cells = {k: safe_cell(v) for k, v in row.items()}; out.writerow(cells); f.flush()
+                if src: new.append(cells)              # kept to put the whole CSV in the inputs' order at the end
             if args.json: print(json.dumps(row), flush=True)
             elif not args.out:
                 print(f"{m.path}" + (f" frame {m.frame}" if m.frame else '') + ": " + (f"ERROR {m.error}" if not m.ok else
@@ -232,7 +234,7 @@ def _predict(args) -> int:
             if args.report:
                 rows.append(row)
                 if m.ok: thumbs.add(len(rows) - 1, row, lambda: draw_overlay(img if img is not None else load(), m, min_width=THUMB_WIDTH))
-    if args.out and src: _write_rows(args.out, _in_order(keys, _done_rows(args.out)[1])); part.unlink()
+    if args.out and src: _write_rows(args.out, _in_order(keys, left + new)); part.unlink()
     elif args.out: os.replace(part, args.out)
     said = _said(n, failed, nosp, nocrl, accepted, pipe, threshold)
     if args.report:
@@ -528,30 +530,9 @@ def _acceptance_note(a) -> list[str]:
             f"(train on more images for a judgement of each result)"]
 
 def _summary_text(s:dict, acceptance=None) -> str:
-    "The lines of an evaluation summary a person reads first (and, with the acceptance model, whether it judges each result)."
-    if not s.get('images'): return 'no image could be evaluated'
-    f = lambda v, fmt='.1f': '-' if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, fmt)
-    return '\n'.join([
-        f"{s['images']} images: {s['accepted']} accepted ({100 * s['accepted_share']:.0f}%"
-        + (f" at p_ok >= {s['threshold']:.2f}" if s.get('threshold') is not None else '') + f"), {s['images'] - s['accepted']} to check; "
-        f"{s['within_tolerance']} within tolerance (2.5 mm or 5%)",
-        f"|CRL error| median {f(s['median_abs_crl_err_mm'], '.2f')} mm (accepted: {f(s['accepted_median_abs_crl_err_mm'], '.2f')} mm); "
-        f"|GA error| median {f(s['median_abs_ga_err_days'])} days",
-        f"CRL bias ± 95% limits of agreement: all {f(s['crl_bias_mm'], '+.2f')} ± {f(s['crl_loa_half_mm'], '.2f')} mm; "
-        f"accepted {f(s['accepted_crl_bias_mm'], '+.2f')} ± {f(s['accepted_crl_loa_half_mm'], '.2f')} mm (human observers: ±2.4 mm)",
-        f"large errors (> 5 mm): {s['large_errors']}, of which not accepted {s['large_errors_not_accepted']}; "
-        f"balanced accuracy of the acceptance {f(s['accepted_balanced_accuracy'], '.2f')}, of Good/Bad {f(s['good_bad_balanced_accuracy'], '.2f')}",
-        *([f"the learners on their own jobs: Good/Bad ROC AUC {f(s['good_bad_auc'], '.2f')} on the pipeline's own segmentations; "
-           f"the landmark model's points {f(s['median_learned_crown_err_mm'], '.1f')} / {f(s['median_learned_rump_err_mm'], '.1f')} mm "
-           f"from crown / rump (median); the head end named right on {f(100 * s['named_right_share'], '.0f')}%"] if 'good_bad_auc' in s else []),
-        *([_fit_line(s['acceptance_fit'])] if s.get('acceptance_fit') else []),
-        *_acceptance_note(acceptance)])
-
-def _fit_line(a:dict) -> str:
-    "Where the acceptance model's `p_ok` was fitted: how many results, held-out items and calibration phantoms."
-    cal = a.get('calibration') or {}
-    return (f"p_ok was fitted on {a.get('images', '?')} results of the training's held-out items ({a.get('held_out_items', '?')}) "
-            f"and calibration phantoms ({cal.get('phantoms', 0)}), none of them trained on")
+    "An evaluation's summary lines (`summary_lines` in the evaluate chapter), then whether the acceptance model judges each result."
+    from crl_uls.evaluate import summary_lines
+    return '\n'.join([*summary_lines(s), *(_acceptance_note(acceptance) if s.get('images') else [])])
 
 def _operating_text(s:dict, given:bool=False) -> str:
     "The risk-coverage table (`operating_points` in the evaluate chapter): what each threshold on p_ok would accept, and how well."

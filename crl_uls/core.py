@@ -10,19 +10,30 @@ from dataclasses import dataclass
 from typing import NamedTuple
 import numpy as np
 
-def _limit_opencv():
-    "Give OpenCV the pixel limit of `crl_uls.data.MAX_PIXELS` (unless set already): it reads it once, when cv2 is first imported, and aborts on a value not all digits."
+MAX_PIXELS = 100_000_000   # the most pixels a file may declare, all frames together: 100 megapixels (the data chapter)
+
+def max_pixels(strict:bool=True, # False: a malformed `CRL_ULS_MAX_PIXELS` counts as unset instead of raising
+              ) -> int:
+    "The most pixels a file may declare, all frames together: `CRL_ULS_MAX_PIXELS` when set, else `MAX_PIXELS` (read at each call)."
     v = os.environ.get('CRL_ULS_MAX_PIXELS', '').strip()
-    os.environ.setdefault('OPENCV_IO_MAX_IMAGE_PIXELS', str(min(int(v), 2**62)) if v.isdigit() and int(v) >= 1 else '100000000')
+    if v and not (v.isdigit() and int(v) >= 1):
+        if strict: raise ValueError(f"CRL_ULS_MAX_PIXELS must be a whole number >= 1, got {v!r}")
+        v = ''
+    return int(v) if v else MAX_PIXELS
+
+def _limit_opencv():
+    """Give OpenCV the pixel limit of `max_pixels()` (unless set already): it reads it once, when cv2 is first imported,
+    and aborts on a value not all digits, so a malformed setting is left for `max_pixels()` to name at the first read."""
+    os.environ.setdefault('OPENCV_IO_MAX_IMAGE_PIXELS', str(min(max_pixels(strict=False), 2**62)))
 _limit_opencv()        # every module of crl_uls that imports cv2 imports this module first
 
 # fastai 2.8.7 calls torch.jit.script when imported, which torch 2.14 marks deprecated: nothing a user can act on
 warnings.filterwarnings('ignore', message=r'`torch.jit.script` is deprecated', category=FutureWarning)
 
 # %% auto #0
-__all__ = ['PLAUSIBLE_MM_PER_PX', 'Point', 'check_spacing', 'spacing_note', 'Landmarks', 'seed_everything', 'usable_cores',
-           'busy_elsewhere', 'free_cores', 'set_threads', 'show_progress', 'run_device', 'torch_device', 'ordered_map',
-           'release_memory']
+__all__ = ['MAX_PIXELS', 'PLAUSIBLE_MM_PER_PX', 'max_pixels', 'Point', 'check_spacing', 'spacing_note', 'Landmarks',
+           'seed_everything', 'usable_cores', 'busy_elsewhere', 'free_cores', 'set_threads', 'show_progress',
+           'run_device', 'torch_device', 'ordered_map', 'release_memory']
 
 # %% ../nbs/00_core.ipynb #f66cb530
 class Point(NamedTuple):

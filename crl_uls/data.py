@@ -8,21 +8,18 @@ import io, json, os, re, warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-MAX_PIXELS = 100_000_000   # the most pixels a file may declare, all frames together: 100 megapixels (`CRL_ULS_MAX_PIXELS` overrides it)
-
-from .core import Point, check_spacing, show_progress   # first: it gives OpenCV its pixel limit before cv2 is imported
+from .core import MAX_PIXELS, max_pixels, Point, check_spacing, show_progress   # first: it gives OpenCV its pixel limit before cv2 is imported
 import numpy as np, cv2
 from .biometry import crl_px
 
 # %% auto #0
-__all__ = ['MAX_PIXELS', 'LAYOUT', 'META_CSV', 'CSV_FORMULA', 'COLOURS', 'IMAGE_EXTS', 'FETUS_LABELS', 'LANDMARK_COLS',
-           'DICOM_TAGS', 'DATE_TAGS', 'dataset_dirs', 'write_file', 'write_png', 'safe_cell', 'write_table',
-           'read_table', 'labelme_dict', 'write_labelme', 'draw_calipers', 'overlay', 'DataError', 'to_grey8',
-           'is_dicom', 'read_image', 'max_pixels', 'check_pixels', 'image_header', 'read_mask', 'Annotation',
-           'outline_mask', 'read_labelme', 'annotation_image', 'mask_outline', 'read_landmarks_csv',
-           'write_landmarks_csv', 'DicomImage', 'dicom_frames', 'scan_date_of', 'read_dicom', 'write_dicom',
-           'scan_dataset', 'check_dataset', 'good_items', 'read_spacing_csv', 'spacing_of', 'sample_path',
-           'assign_split']
+__all__ = ['LAYOUT', 'META_CSV', 'CSV_FORMULA', 'COLOURS', 'IMAGE_EXTS', 'FETUS_LABELS', 'LANDMARK_COLS', 'DICOM_TAGS',
+           'DATE_TAGS', 'dataset_dirs', 'write_file', 'write_png', 'safe_cell', 'write_table', 'read_table',
+           'labelme_dict', 'write_labelme', 'draw_calipers', 'overlay', 'DataError', 'to_grey8', 'is_dicom',
+           'read_image', 'check_pixels', 'image_header', 'read_mask', 'Annotation', 'outline_mask', 'read_labelme',
+           'annotation_image', 'mask_outline', 'read_landmarks_csv', 'write_landmarks_csv', 'DicomImage',
+           'dicom_frames', 'scan_date_of', 'read_dicom', 'write_dicom', 'scan_dataset', 'check_dataset', 'good_items',
+           'read_spacing_csv', 'spacing_of', 'sample_path', 'assign_split']
 
 # %% ../nbs/02_data.ipynb #0ad99d27
 LAYOUT = {'images': 'images', 'masks': 'masks', 'parts': 'parts', 'annotations': 'annotations'}
@@ -215,12 +212,6 @@ def read_image(path, # PNG, JPEG, BMP, TIFF or DICOM file
     except DataError as e: raise DataError(f"{p}: {e}") from None
 
 # %% ../nbs/02_data.ipynb #42c6c9d1
-def max_pixels() -> int:
-    "The most pixels a file may declare, all frames together: `CRL_ULS_MAX_PIXELS` when set, else `MAX_PIXELS` (read at each call)."
-    v = os.environ.get('CRL_ULS_MAX_PIXELS', '').strip()
-    if v and not (v.isdigit() and int(v) >= 1): raise ValueError(f"CRL_ULS_MAX_PIXELS must be a whole number >= 1, got {v!r}")
-    return int(v) if v else MAX_PIXELS
-
 def check_pixels(name, # the file, named in the message
                  width:int, height:int, # the size its header declares, px
                  frames:int=1, # the frames it declares

@@ -17,7 +17,7 @@ from .report import THUMB_WIDTH, Thumbnails, write_html_report
 # %% auto #0
 __all__ = ['LARGE_MM', 'OPERATING_POINTS', 'BREAKDOWN', 'balanced_accuracy', 'risk_coverage', 'operating_points', 'evaluate',
            'summarize', 'breakdown', 'plot_breakdown', 'plot_risk_coverage', 'plot_reliability', 'write_report',
-           'report_lines']
+           'summary_lines']
 
 # %% ../nbs/10_evaluate.ipynb #a68c9ed4
 LARGE_MM = 5.0   # a CRL error above this is a large error, one the tool must not accept
@@ -291,15 +291,33 @@ def write_report(out, # folder to write
         thumbs.add(i, rows[i], lambda: draw_overlay(img if img is not None else read_item_image(r), m, min_width=THUMB_WIDTH))
     figs = {f: 'data:image/png;base64,' + base64.b64encode((out/f).read_bytes()).decode('ascii')
             for f in ('bland_altman.png', 'risk_coverage.png', 'worst.png') if (out/f).exists()}
-    write_html_report(out/'report.html', rows, thumbs.result(), report_lines(summary), f'crl-uls evaluate: {len(rows)} images',
+    write_html_report(out/'report.html', rows, thumbs.result(), summary_lines(summary) + [f'{i}: not evaluated: {why}' for i, why in summary.get('skipped', {}).items()], f'crl-uls evaluate: {len(rows)} images',
                       thumbs.seen, figs)
     return out
 
-def report_lines(s:dict, # an evaluation's summary
-                ) -> list[str]:
-    "The summary lines of an evaluation's page: the counts, then the agreement with the truth."
-    skipped = [f"{i}: not evaluated: {why}" for i, why in s.get('skipped', {}).items()]
-    if not s.get('images'): return ['no image could be evaluated', *skipped]
+def summary_lines(s:dict, # an evaluation's summary (`evaluate`'s)
+                 ) -> list[str]:
+    """The lines of an evaluation's summary a person reads first: the counts, the agreement with the truth, the learners
+    on their own jobs and where `p_ok` was fitted. `crl-uls evaluate` prints them and its report page shows them."""
+    if not s.get('images'): return ['no image could be evaluated']
+    f = lambda v, fmt='.1f': '-' if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, fmt)
+    cal = (s.get('acceptance_fit') or {}).get('calibration') or {}
+    return [
+        f"{s['images']} images: {s['accepted']} accepted ({100 * s['accepted_share']:.0f}%"
+        + (f" at p_ok >= {s['threshold']:.2f}" if s.get('threshold') is not None else '') + f"), {s['images'] - s['accepted']} to check; "
+        f"{s['within_tolerance']} within tolerance (2.5 mm or 5%)",
+        f"|CRL error| median {f(s['median_abs_crl_err_mm'], '.2f')} mm (accepted: {f(s['accepted_median_abs_crl_err_mm'], '.2f')} mm); "
+        f"|GA error| median {f(s['median_abs_ga_err_days'])} days",
+        f"CRL bias ± 95% limits of agreement: all {f(s['crl_bias_mm'], '+.2f')} ± {f(s['crl_loa_half_mm'], '.2f')} mm; "
+        f"accepted {f(s['accepted_crl_bias_mm'], '+.2f')} ± {f(s['accepted_crl_loa_half_mm'], '.2f')} mm (human observers: ±2.4 mm)",
+        f"large errors (> 5 mm): {s['large_errors']}, of which not accepted {s['large_errors_not_accepted']}; "
+        f"balanced accuracy of the acceptance {f(s['accepted_balanced_accuracy'], '.2f')}, of Good/Bad {f(s['good_bad_balanced_accuracy'], '.2f')}",
+        *([f"the learners on their own jobs: Good/Bad ROC AUC {f(s['good_bad_auc'], '.2f')} on the pipeline's own segmentations; "
+           f"the landmark model's points {f(s['median_learned_crown_err_mm'], '.1f')} / {f(s['median_learned_rump_err_mm'], '.1f')} mm "
+           f"from crown / rump (median); the head end named right on {f(100 * s['named_right_share'], '.0f')}%"] if 'good_bad_auc' in s else []),
+        *([f"p_ok was fitted on {s['acceptance_fit'].get('images', '?')} results of the training's held-out items "
+           f"({s['acceptance_fit'].get('held_out_items', '?')}) and calibration phantoms ({cal.get('phantoms', 0)}), none of them trained on"]
+          if s.get('acceptance_fit') else [])]
     f = lambda v, fmt: '-' if v is None or v != v else format(v, fmt)
     return [f"{s['images']} images: {s['accepted']} accepted, {s['images'] - s['accepted']} to check, {len(skipped)} not evaluated"
             + (f" (accepted when p_ok ≥ {s['threshold']:.2f})" if s.get('threshold') is not None else ''),
