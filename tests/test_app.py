@@ -288,6 +288,9 @@ def test_page_deletes_the_upload_and_its_folder(browser, decided, scan, tmp_path
         page = browser.new_page()
         try:
             _open(page, url); _put_file(page, url, scan[0])
+            for _ in range(300):      # the page lists the file while Gradio may still hold it under a temporary name: 30 s at most
+                if list(folder.rglob('scan.png')): break
+                time.sleep(0.1)
             assert [p for p in folder.rglob('scan.png')], list(folder.rglob('*'))       # the upload is there, waiting
             page.locator('#measure').click()
             page.wait_for_function("() => { const e = document.querySelector('#status textarea, #status input'); return e && e.value.length > 0 }",
