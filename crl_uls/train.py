@@ -26,9 +26,9 @@ from .pipeline import STAGES, MANIFEST, Acceptance, Pipeline, write_manifest, ve
 from .presets import PRESETS, training_settings, settings_changes
 
 # %% auto #0
-__all__ = ['WEIGHTS', 'EXAMPLES_STALE_S', 'Snapshots', 'EpochLines', 'world_size', 'distributed_device', 'per_process',
-           'FolderBusyError', 'model_folder_lock', 'partial_folder', 'swap_in', 'group_column', 'train_models',
-           'example_models']
+__all__ = ['WEIGHTS', 'EXAMPLES_STALE_S', 'EXAMPLES_KEEP', 'Snapshots', 'EpochLines', 'world_size', 'distributed_device',
+           'per_process', 'FolderBusyError', 'model_folder_lock', 'partial_folder', 'swap_in', 'group_column',
+           'train_models', 'example_models']
 
 # %% ../nbs/09_train.ipynb #7c12cbe5
 class Snapshots(Callback):
@@ -437,7 +437,8 @@ def train_models(dataset, # a data set folder with images, masks and crown/rump 
         return man
 
 # %% ../nbs/09_train.ipynb #abebe7d2
-EXAMPLES_STALE_S = 6 * 3600     # other versions' example folders unused this long are removed
+EXAMPLES_STALE_S = 6 * 3600     # other versions' example folders unused this long are removed,
+EXAMPLES_KEEP = 4               # and those beyond the 4 last used once unused for an hour (600 MB each for `tiny`)
 
 def example_models(preset:str='tiny', # a key of `PRESETS`
                    seed:int=0, # the training seed
@@ -449,10 +450,12 @@ def example_models(preset:str='tiny', # a key of `PRESETS`
     for f in sorted(Path(crl_uls.__file__).parent.glob('*.py')): h.update(f.read_bytes())
     root = Path(os.environ.get('XDG_CACHE_HOME') or Path.home()/'.cache')/'crl_uls'/'examples'/h.hexdigest()[:16]
     root.mkdir(parents=True, exist_ok=True); os.utime(root)       # in use now
-    for old in root.parent.iterdir():             # folders of other library versions nobody has used for hours
-        try: stale = old != root and old.is_dir() and time.time() - old.stat().st_mtime > EXAMPLES_STALE_S
-        except FileNotFoundError: stale = False   # removed by another process just now
-        if stale: shutil.rmtree(old, ignore_errors=True)
+    others = []                                   # folders of other library versions, last used first
+    for old in root.parent.iterdir():
+        try: others.append((time.time() - old.stat().st_mtime, old)) if old != root and old.is_dir() else None
+        except FileNotFoundError: pass           # removed by another process just now
+    for k, (age, old) in enumerate(sorted(others, key=lambda t: t[0])):
+        if age > EXAMPLES_STALE_S or (k >= EXAMPLES_KEEP and age > 3600): shutil.rmtree(old, ignore_errors=True)
     with open(root/'.lock', 'w') as lock:
         try: import fcntl; fcntl.flock(lock, fcntl.LOCK_EX)        # another process training the same folder: wait for it
         except ImportError: pass
