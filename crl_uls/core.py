@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #c98b529a
 from __future__ import annotations
-import os, random, sys, warnings
+import os, random, re, sys, warnings
 from pathlib import Path
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -27,11 +27,15 @@ def _limit_opencv():
     os.environ.setdefault('OPENCV_IO_MAX_IMAGE_PIXELS', str(min(max_pixels(strict=False), 2**62)))
 _limit_opencv()        # every module of crl_uls that imports cv2 imports this module first
 
+def one_line(text) -> str:
+    "Text as one line: surrounding space stripped, line breaks and other control characters written as escapes (file names may hold them)."
+    return re.sub(r'[\x00-\x1f\x7f]', lambda m: repr(m[0])[1:-1], str(text).strip())
+
 # fastai 2.8.7 calls torch.jit.script when imported, which torch 2.14 marks deprecated: nothing a user can act on
 warnings.filterwarnings('ignore', message=r'`torch.jit.script` is deprecated', category=FutureWarning)
 
 # %% auto #0
-__all__ = ['MAX_PIXELS', 'PLAUSIBLE_MM_PER_PX', 'max_pixels', 'Point', 'check_spacing', 'spacing_note', 'Landmarks',
+__all__ = ['MAX_PIXELS', 'PLAUSIBLE_MM_PER_PX', 'max_pixels', 'one_line', 'Point', 'check_spacing', 'spacing_note', 'Landmarks',
            'seed_everything', 'usable_cores', 'busy_elsewhere', 'free_cores', 'set_threads', 'show_progress',
            'run_device', 'torch_device', 'ordered_map', 'release_memory']
 

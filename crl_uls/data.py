@@ -8,7 +8,7 @@ import io, json, os, re, warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from .core import MAX_PIXELS, max_pixels, Point, check_spacing, show_progress   # first: it gives OpenCV its pixel limit before cv2 is imported
+from .core import MAX_PIXELS, max_pixels, Point, check_spacing, show_progress, one_line   # first: it gives OpenCV its pixel limit before cv2 is imported
 import numpy as np, cv2
 from .biometry import crl_px
 
@@ -151,7 +151,8 @@ def overlay(image:np.ndarray, # 8-bit grey or RGB image
 
 # %% ../nbs/02_data.ipynb #35a725b3
 class DataError(ValueError):
-    "A data file that cannot be used; the message names the file and the fault."
+    "A data file that cannot be used; the message names the file and the fault, on one line whatever the file's name holds."
+    def __init__(self, msg=''): super().__init__(one_line(msg))
 
 IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.dcm')
 
@@ -289,15 +290,20 @@ def read_labelme(path, # labelme .json file
     try: doc = json.loads(p.read_text(encoding='utf-8'))
     except (json.JSONDecodeError, UnicodeDecodeError) as e: raise DataError(f"{p}: not valid JSON ({e})") from None
     if not isinstance(doc, dict): raise DataError(f"{p}: not a labelme document")
+    shapes = doc.get('shapes') or []
+    if not isinstance(shapes, list) or not all(isinstance(s, dict) for s in shapes):
+        raise DataError(f"{p}: 'shapes' is not a list of shapes")
+    text = lambda v: v.strip().lower() if isinstance(v, str) else ''     # a label that is not text is no label
     pts, outlines = [], []
-    for s in doc.get('shapes') or []:
-        if s.get('shape_type') == 'polygon' and (s.get('label') or '').strip().lower() in FETUS_LABELS:
+    for s in shapes:
+        if s.get('shape_type') == 'polygon' and text(s.get('label')) in FETUS_LABELS:
             try: o = np.asarray(s.get('points'), float)
             except (TypeError, ValueError): raise DataError(f"{p}: a fetus polygon's points are not numbers") from None
             if o.ndim != 2 or o.shape[1] != 2 or len(o) < 3: raise DataError(f"{p}: a fetus polygon needs at least 3 (x, y) points")
+            if not np.isfinite(o).all(): raise DataError(f"{p}: a fetus polygon's points are not finite numbers")
             outlines.append(o); continue
-        if s.get('shape_type', 'point') != 'point' or len(s.get('points') or []) != 1: continue
-        try: pts.append(((s.get('label') or '').strip().lower(), Point.of(s['points'][0])))
+        if s.get('shape_type', 'point') != 'point' or not isinstance(s.get('points'), list) or len(s['points']) != 1: continue
+        try: pts.append((text(s.get('label')), Point.of(s['points'][0])))
         except ValueError as e: raise DataError(f"{p}: {e}") from None
     named = {k: [q for lab, q in pts if lab == k] for k in ('crown', 'rump')}
     if named['crown'] or named['rump']:
@@ -307,9 +313,13 @@ def read_labelme(path, # labelme .json file
     else:
         if len(pts) != 2: raise DataError(f"{p}: needs two points (crown, then rump), found {len(pts)}")
         crown, rump = pts[0][1], pts[1][1]
-    ip = doc.get('imagePath')
-    size = (doc['imageWidth'], doc['imageHeight']) if doc.get('imageWidth') and doc.get('imageHeight') else None
-    return Annotation(p, crown, rump, (p.parent/ip) if ip else None, doc.get('imageData') or None, size, outlines)
+    ip, data = doc.get('imagePath'), doc.get('imageData') or None
+    if ip is not None and not isinstance(ip, str): raise DataError(f"{p}: imagePath is not a file name")
+    if data is not None and not isinstance(data, str): raise DataError(f"{p}: imageData is not base64 text")
+    w, h = doc.get('imageWidth'), doc.get('imageHeight')
+    whole = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < 2**31 and float(v).is_integer()
+    if (w or h) and not (whole(w) and whole(h)): raise DataError(f"{p}: imageWidth and imageHeight must be whole numbers of pixels, got {w!r} and {h!r}")
+    return Annotation(p, crown, rump, (p.parent/ip) if ip else None, data, (int(w), int(h)) if w and h else None, outlines)
 
 def annotation_image(a:Annotation, # a read labelme file
                     ) -> np.ndarray:
@@ -385,7 +395,8 @@ def dicom_frames(path) -> int:
     p = _check_file(path)
     try: ds = pydicom.dcmread(p, defer_size='256 KB', stop_before_pixels=True)
     except Exception as e: raise DataError(f"{p}: not a readable DICOM file ({e})") from None
-    return int(ds.get('NumberOfFrames', 1) or 1)
+    try: return int(ds.get('NumberOfFrames', 1) or 1)
+    except (TypeError, ValueError) as e: raise DataError(f"{p}: a malformed DICOM header (NumberOfFrames: {e})") from None
 
 def scan_date_of(tags:dict, # a `DicomImage`'s tags
                 ) -> tuple:
@@ -426,10 +437,17 @@ def read_dicom(path, # DICOM file
               ) -> DicomImage:
     "Read one frame of a DICOM file as 8-bit grey with its pixel spacing in mm: the header checked first, then that frame alone decoded."
     import pydicom
-    from pydicom.pixels import apply_color_lut, pixel_array
     p = _check_file(path)
     try: ds = pydicom.dcmread(p, defer_size='256 KB')         # the header: large values (the pixel data) stay on disk
     except Exception as e: raise DataError(f"{p}: not a readable DICOM file ({e})") from None
+    try: return _dicom_frame(p, ds, frame)
+    except DataError: raise
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError, NotImplementedError, OverflowError) as e:   # a header element pydicom cannot make sense of
+        raise DataError(f"{p}: a malformed DICOM header ({type(e).__name__}: {e})") from None
+
+def _dicom_frame(p, ds, frame):
+    "`read_dicom` once the header is read: its checks, the frame asked for decoded, the spacing found."
+    from pydicom.pixels import apply_color_lut, pixel_array
     if 'PixelData' not in ds: raise DataError(f"{p}: DICOM file has no pixel data")
     frames = int(ds.get('NumberOfFrames', 1) or 1)
     check_pixels(p, ds.get('Columns', 0) or 0, ds.get('Rows', 0) or 0, frames)
@@ -642,8 +660,8 @@ def read_spacing_csv(path, # CSV with a `path` or `id` column and `mm_per_px`
     except Exception as e: raise DataError(f"{p}: not a readable CSV ({e})") from None
     key = next((c for c in ('path', 'id') if c in df.columns), None)
     if key is None or 'mm_per_px' not in df.columns:
-        raise DataError(f"{p}: a spacing table needs a 'path' or 'id' column and 'mm_per_px'; found {', '.join(df.columns)}")
-    dup = sorted(set(df[key][df[key].astype(str).str.strip().duplicated()].astype(str)))
+        raise DataError(f"{p}: a spacing table needs a 'path' or 'id' column and 'mm_per_px'; found {', '.join(map(str, df.columns))}")
+    dup = sorted({str(v) for v in df[key][df[key].astype(str).str.strip().duplicated()]})     # NaN too: an empty name twice
     if dup: raise DataError(f"{p}: {key} {', '.join(dup[:3])}{' and others' if len(dup) > 3 else ''} listed more than once: which spacing is meant?")
     out = {}
     for k, v in zip(df[key], df['mm_per_px']):

@@ -11,7 +11,7 @@ from typing import NamedTuple
 from datetime import datetime, timezone
 from glob import glob
 from pathlib import Path
-from .core import Point, check_spacing, spacing_note, run_device, set_threads, show_progress, ordered_map, torch_device, release_memory   # first: it gives OpenCV its pixel limit before cv2 is imported
+from .core import Point, check_spacing, spacing_note, one_line, run_device, set_threads, show_progress, ordered_map, torch_device, release_memory   # first: it gives OpenCV its pixel limit before cv2 is imported
 import numpy as np, cv2
 from .biometry import estimate_ga, crl_px, crl_mm, due_date
 from .data import read_image, read_dicom, dicom_frames, scan_date_of, to_grey8, DataError, spacing_of, is_dicom, draw_calipers, write_file
@@ -319,7 +319,7 @@ def prepare_input(x, # a path (image or DICOM), a `Frame` of one, or an image ar
     try: name, img, sp, info = read_input(x, mm_per_px, spacing, scan_date)
     except (DataError, FileNotFoundError, ValueError, OSError) as e:
         name = '<array>' if isinstance(x, np.ndarray) else str(x.path if isinstance(x, Frame) else x)
-        return Measurement(name, frame=x.index if isinstance(x, Frame) else None, frames_measured=0, frames_accepted=0, error=str(e))
+        return Measurement(name, frame=x.index if isinstance(x, Frame) else None, frames_measured=0, frames_accepted=0, error=one_line(e))
     if size is None: return name, img, sp, None, info
     from crl_uls.learners import letterbox
     w = work_copy(img)[0]
