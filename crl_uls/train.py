@@ -262,11 +262,21 @@ def partial_folder(out) -> Path:
     "The folder a run writes into, beside `out`; renamed into place when the run is complete."
     out = Path(out); return out.parent/f'.{out.name}.partial'
 
+def _exchange(a, b) -> bool:
+    "Swap two folders in one step (Linux's renameat2 with RENAME_EXCHANGE); False where the system or its file system cannot."
+    import ctypes
+    try: fn = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError): return False
+    AT_FDCWD, RENAME_EXCHANGE = -100, 2
+    return fn(AT_FDCWD, os.fsencode(a), AT_FDCWD, os.fsencode(b), RENAME_EXCHANGE) == 0
+
 def swap_in(work, # the complete new folder
             out, # where it goes; an existing folder there is replaced
            ) -> Path:
-    "Put the complete folder `work` in the place of `out`: the old one is moved aside, the new one renamed in, the old one removed."
+    "Put the complete folder `work` in the place of `out`, then remove the old one: in one step where the system swaps folders (Linux), so that `out` is a whole folder at every moment; elsewhere the old one is moved aside to `.OUT.old` (which the next run puts back if it finds no `out`) and the new one renamed in."
     work, out = Path(work), Path(out)
+    if out.is_dir() and not out.is_symlink() and _exchange(work, out):
+        shutil.rmtree(work, ignore_errors=True); return out          # `work` now holds the old folder
     old = out.parent/f'.{out.name}.old'
     shutil.rmtree(old, ignore_errors=True)
     if out.exists() or out.is_symlink(): os.replace(out, old)
@@ -328,6 +338,8 @@ def train_models(dataset, # a data set folder with images, masks and crown/rump 
     with model_folder_lock(final, rank == 0):
         out = partial_folder(final)                    # written here, renamed into place when complete: the old folder lives until then
         if rank == 0:
+            was = final.parent/f'.{final.name}.old'
+            if was.is_dir() and not final.exists(): os.replace(was, final)     # stopped between `swap_in`'s two renames: the old folder back
             shutil.rmtree(out, ignore_errors=True)     # never the leftovers of an interrupted run
             out.mkdir(parents=True)
         distrib_barrier()
@@ -462,5 +474,10 @@ def example_models(preset:str='tiny', # a key of `PRESETS`
         if not (root/'models'/MANIFEST).exists():
             D = training_settings(preset)['data']
             write_phantoms(root/'data', D['n_train'], D['render'], seed=1, workers=1, progress=False)
-            train_models(root/'data', root/'models', preset, seed=seed, progress=False, weights='domain')   # the same on every machine
+            was = os.environ.get('CRL_ULS_THREADS'); os.environ['CRL_ULS_THREADS'] = '1'   # one thread: the same numbers in every process
+            try: train_models(root/'data', root/'models', preset, seed=seed, progress=False, weights='domain')   # the same on every machine
+            finally:
+                if was is None: os.environ.pop('CRL_ULS_THREADS', None)
+                else: os.environ['CRL_ULS_THREADS'] = was
+                set_threads()
     return root/'models'
