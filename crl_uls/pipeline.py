@@ -23,9 +23,10 @@ __all__ = ['STAGES', 'MANIFEST', 'ACCEPTANCE', 'WEIGHTS_EXT', 'DESC_EXT', 'MAX_S
            'GEOMETRIC_RGB', 'CHECK_RGB', 'UntrustedModelError', 'sha256_bytes', 'file_sha256', 'read_regular',
            'source_commit', 'versions', 'model_files', 'write_manifest', 'read_model_folder', 'verify_models',
            'learner_description', 'save_learner', 'blank_image', 'blank_mask', 'blank_label', 'blank_points',
-           'rebuild_learner', 'load_learners', 'expand_inputs', 'Frame', 'frames_of', 'read_input', 'load_input',
-           'work_copy', 'prepare_input', 'Measurement', 'with_info', 'best_frame', 'share_low', 'Acceptance', 'finish',
-           'Pipeline', 'draw_overlay', 'overlay_lines', 'naive_measure', 'benchmark']
+           'weights_from_bytes', 'rebuild_learner', 'load_learners', 'expand_inputs', 'Frame', 'frames_of',
+           'read_input', 'load_input', 'work_copy', 'prepare_input', 'Measurement', 'with_info', 'best_frame',
+           'share_low', 'Acceptance', 'finish', 'Pipeline', 'draw_overlay', 'overlay_lines', 'naive_measure',
+           'benchmark']
 
 # %% ../nbs/08_pipeline.ipynb #b0b94155
 STAGES = ('segmentation', 'quality', 'landmarks')
@@ -45,16 +46,22 @@ def file_sha256(path) -> str:
         for b in iter(lambda: f.read(1 << 20), b''): h.update(b)
     return h.hexdigest()
 
-def read_regular(path) -> bytes:
-    "A file's bytes, read once through one open file; a symbolic link, a device or a pipe is refused."
+def read_regular(path) -> bytearray:
+    "A file's bytes, read once through one open file into a writable buffer (weights are then used in place: `weights_from_bytes`); a symbolic link, a device or a pipe is refused."
     import os, stat, errno
     try: fd = os.open(path, os.O_RDONLY | getattr(os, 'O_NOFOLLOW', 0) | getattr(os, 'O_NONBLOCK', 0))
     except OSError as e:
         if e.errno == errno.ELOOP: raise UntrustedModelError(f"{path}: a symbolic link; a model folder's files must be its own regular files") from None
         raise
     with os.fdopen(fd, 'rb') as f:
-        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode): raise UntrustedModelError(f"{path}: not a regular file")
-        return f.read()
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode): raise UntrustedModelError(f"{path}: not a regular file")
+        buf, got = bytearray(st.st_size), 0
+        with memoryview(buf) as mv:
+            while got < len(buf) and (k := f.readinto(mv[got:])): got += k
+        del buf[got:]                                    # the file shrank while read
+        buf += f.read()                                  # or grew
+        return buf
 
 def source_commit() -> str|None:
     "The git commit of the `crl_uls` source in use, with '+changes' when its tracked files differ from it; None outside a git checkout."
@@ -183,23 +190,53 @@ def blank_label(i): "A class, the stand-in target of a rebuilt Good/Bad learner.
 def blank_points(i): "Two points, the stand-in target of a rebuilt landmark learner."; import torch; return torch.tensor([[8., 8.], [24., 24.]])
 def _blank(n): from crl_uls.learners import to_pil; return to_pil(np.zeros((n, n), np.uint8))
 
-@contextmanager
 def _no_init():
-    "While a network is built only to have its weights loaded: torch's random initialisers leave tensors as they are (a second, not five, for a VGG16)."
-    import torch.nn.init as I
-    names = [n for n in dir(I) if n.endswith('_') and not n.startswith('_') and callable(getattr(I, n))]
-    saved = {n: getattr(I, n) for n in names}
-    for n in names: setattr(I, n, lambda t, *a, **k: t)
-    try: yield
-    finally:
-        for n, f in saved.items(): setattr(I, n, f)
+    "While a network is built only to have its weights loaded: tensors asked to fill themselves at random stay as they are (torch's initialisers and fastai's, which hold torch's functions, all end there); in this thread only."
+    import torch
+    from torch.overrides import TorchFunctionMode
+    skip = {getattr(torch.Tensor, n) for n in ('uniform_', 'normal_', 'random_', 'bernoulli_', 'exponential_', 'log_normal_', 'cauchy_', 'geometric_')}
+    class NoInit(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            if func in skip or (getattr(func, '__module__', None) == 'torch.nn.init' and func.__name__.endswith('_')):
+                return args[0] if args else (kwargs or {}).get('tensor')
+            return func(*args, **(kwargs or {}))
+    return NoInit()
+
+_ST_DTYPES = {'F64': 'float64', 'F32': 'float32', 'F16': 'float16', 'BF16': 'bfloat16', 'I64': 'int64', 'I32': 'int32',
+              'I16': 'int16', 'I8': 'int8', 'U8': 'uint8', 'BOOL': 'bool'}
+
+def weights_from_bytes(b:bytearray, # the contents of a safetensors file (a `bytearray`: the tensors are views of it)
+                      ) -> dict:
+    "The tensors of a safetensors file held in memory, by name, as views of its bytes (no copy); a malformed file is an `UntrustedModelError`."
+    import torch
+    bad = lambda why: UntrustedModelError(f"not a safetensors file the learners can use: {why}")
+    n = int.from_bytes(bytes(b[:8]), 'little') if len(b) >= 8 else -1
+    if not 2 <= n <= len(b) - 8: raise bad('its header length does not fit the file')
+    try: head = json.loads(bytes(b[8:8 + n]))
+    except (ValueError, UnicodeDecodeError): raise bad('its header is not JSON') from None
+    if not isinstance(head, dict): raise bad('its header is not a table')
+    start, b = 8 + n, b if isinstance(b, bytearray) else bytearray(b)
+    out = {}
+    for k, v in head.items():
+        if k == '__metadata__': continue
+        dt = getattr(torch, _ST_DTYPES.get(v.get('dtype') if isinstance(v, dict) else None, ''), None)
+        shape, offs = (v.get('shape'), v.get('data_offsets')) if isinstance(v, dict) else (None, None)
+        if not (isinstance(dt, torch.dtype) and isinstance(shape, list) and all(type(s) is int and s >= 0 for s in shape)
+                and isinstance(offs, list) and len(offs) == 2 and all(type(o) is int for o in offs)
+                and 0 <= offs[0] <= offs[1] <= len(b) - start and offs[1] - offs[0] == math.prod(shape) * dt.itemsize):
+            raise bad(f"tensor {str(k)[:80]!r} is described wrongly")
+        at, count = start + offs[0], math.prod(shape)
+        if not count: t = torch.empty(shape, dtype=dt)
+        elif at % dt.itemsize: t = torch.frombuffer(b, dtype=torch.uint8, count=offs[1] - offs[0], offset=at).clone().view(dt)   # not aligned: a copy
+        else: t = torch.frombuffer(b, dtype=dt, count=count, offset=at)   # a storage of its own over its bytes (so the learner can be exported)
+        out[k] = t.reshape(shape)
+    return out
 
 def rebuild_learner(desc:dict, # `learner_description`, read from `STAGE.json`
-                    weights:bytes, # the contents of `STAGE.safetensors`
+                    weights:bytearray, # the contents of `STAGE.safetensors` (`read_regular`): the learner's tensors are views of it
                    ):
-    "A learner made in code from its description, with its weights loaded from safetensors bytes: nothing is unpickled."
+    "A learner made in code from its description, with its weights taken from safetensors bytes in place: nothing is unpickled, nothing copied."
     from fastai.vision.all import DataBlock, ImageBlock, MaskBlock, CategoryBlock, PointBlock, Resize, ResizeMethod, Normalize, IndexSplitter
-    from safetensors.torch import load as st_load
     from crl_uls.learners import StageInfo
     st, ex = desc.get('stage'), desc.get('extra', {})
     if st not in STAGES or desc.get('format') != 1: raise UntrustedModelError(f"a learner description of an unknown kind (stage {st!r}, format {desc.get('format')!r})")
@@ -216,7 +253,7 @@ def rebuild_learner(desc:dict, # `learner_description`, read from `STAGE.json`
         from crl_uls.quality import quality_learner as make; kw['input'] = kw['input'] or 'channels'
     else: from crl_uls.landmarks import landmark_learner as make
     with _no_init(): learn = make(dls, arch=desc['arch'], pretrained=False, **kw)   # every weight is loaded below: none drawn at random
-    try: learn.model.load_state_dict(st_load(weights), strict=True, assign=True)      # the loaded tensors themselves: no second copy
+    try: learn.model.load_state_dict(weights_from_bytes(weights), strict=True, assign=True)   # the tensors in the bytes read: no second copy
     except RuntimeError as e: raise UntrustedModelError(f"the {st} weights do not fit their description: {str(e).splitlines()[0]}") from None
     learn.crl_uls = StageInfo(st, desc['arch'], desc['weights'], int(desc['size']), ex)
     learn.model.eval()
