@@ -15,7 +15,7 @@ JOBS = {  # name: (record, command, environment)
     'sharded': ('archive/bench_sharded.json', ['tools/bench_sharded.py', '--n', '300'], None),
     'fuzz': ('hardening/fuzz.json', ['tools/fuzz.py', '--n', '10000', '--keep', 'fuzz_failures'], None),
     'kill_train': ('hardening/kill_train.json', ['tools/kill_train.py', '--kills', '10'], None),
-    'load': ('hardening/bench_load.json', ['tools/bench_load.py', '--repeats', '5'], None)}
+    'load': ('hardening/bench_load.json', ['tools/bench_load.py', '--repeats', '9'], None)}
 
 def record(name):
     "Run one tool, keep its JSON result with what made it (a run that reports failures is kept too, with its exit status)."
