@@ -11,10 +11,10 @@ import numpy as np
 from .core import Point, Landmarks, check_spacing
 
 # %% auto #0
-__all__ = ['TOLERANCE', 'FORMULAS', 'IG_SIZE_GA_RANGE', 'as_positive', 'crl_px', 'crl_mm', 'axis_angle', 'crl_tolerance',
-           'crl_within_tolerance', 'OutOfRangeWarning', 'OutOfRangeError', 'GAFormula', 'intergrowth_sd', 'get_formula',
-           'crl_in_range', 'ga_from_crl', 'ga_interval', 'crl_from_ga', 'format_ga', 'due_date', 'GAEstimate',
-           'estimate_ga', 'ga_table', 'plot_ga_curves']
+__all__ = ['TOLERANCE', 'FORMULAS', 'IG_SIZE_GA_RANGE', 'MAX_DUE_GA', 'as_positive', 'crl_px', 'crl_mm', 'axis_angle',
+           'crl_tolerance', 'crl_within_tolerance', 'OutOfRangeWarning', 'OutOfRangeError', 'GAFormula',
+           'intergrowth_sd', 'get_formula', 'crl_in_range', 'ga_from_crl', 'ga_interval', 'crl_from_ga', 'format_ga',
+           'due_date', 'GAEstimate', 'estimate_ga', 'ga_table', 'plot_ga_curves']
 
 # %% ../nbs/01_biometry.ipynb #0bdadffe
 def as_positive(x, # a number, list, array or Series
@@ -231,6 +231,8 @@ def format_ga(ga_days, # GA in days: number, list, array or Series
     out = np.char.add(np.char.add((d // 7).astype(str), 'w'), np.char.add((d % 7).astype(str), 'd'))
     return _like(ga_days, out if out.ndim else str(out), 'ga')
 
+MAX_DUE_GA = 300   # days: a GA beyond it gives no due date (a measurement gone wrong, not a pregnancy)
+
 def due_date(scan_date, # the scan date: a `date`, `datetime` or 'YYYY-MM-DD'
              ga_days:float, # GA on the scan date, in days
             ) -> dt.date:
@@ -241,6 +243,7 @@ def due_date(scan_date, # the scan date: a `date`, `datetime` or 'YYYY-MM-DD'
     if isinstance(scan_date, dt.datetime): scan_date = scan_date.date()
     if not isinstance(scan_date, dt.date): raise ValueError(f"scan date must be a date or 'YYYY-MM-DD', got {scan_date!r}")
     g = float(as_positive(ga_days, 'GA', 'days'))
+    if g > MAX_DUE_GA: raise ValueError(f"a GA of {g:.4g} days is past {MAX_DUE_GA} days (42+6 weeks): it gives no due date")
     return scan_date + dt.timedelta(days=int(round(280 - g)))
 
 # %% ../nbs/01_biometry.ipynb #9c929c24

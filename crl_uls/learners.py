@@ -106,7 +106,8 @@ def unletterbox(fg:np.ndarray, w:int, h:int) -> np.ndarray:
     "A (size, size) probability map of the letterbox -> the w x h image's own frame."
     size = fg.shape[-1]
     x0, y0, s = letterbox_box(w, h, size)
-    crop = fg[int(round(y0)):int(round(y0 + h * s)), int(round(x0)):int(round(x0 + w * s))]
+    r0, c0 = min(int(round(y0)), size - 1), min(int(round(x0)), size - 1)
+    crop = fg[r0:max(r0 + 1, int(round(y0 + h * s))), c0:max(c0 + 1, int(round(x0 + w * s)))]   # at least a pixel, however narrow the image
     return cv2.resize(crop, (w, h), interpolation=cv2.INTER_LINEAR)
 
 # %% ../nbs/04_learners.ipynb #21a1b657

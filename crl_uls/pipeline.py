@@ -433,7 +433,9 @@ def with_info(m:Measurement, # a measurement of one input
     m.frame, m.scan_date = info.get('frame', 0), info.get('scan_date')
     m.patient_id, m.study_uid, m.sop_uid = info.get('patient_id'), info.get('study_uid'), info.get('sop_uid')
     m.warnings += info.get('warnings', [])
-    if m.scan_date and not math.isnan(m.ga_days): m.due_date = due_date(m.scan_date, m.ga_days).isoformat()
+    if m.scan_date and not math.isnan(m.ga_days):
+        try: m.due_date = due_date(m.scan_date, m.ga_days).isoformat()
+        except ValueError as e: m.warnings.append(one_line(e))          # an absurd age (a wild spacing): a warning, not a date
     return m
 
 def best_frame(ms:list, # the measurements of one loop's frames, in order
