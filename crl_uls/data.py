@@ -437,13 +437,14 @@ def read_dicom(path, # DICOM file
               ) -> DicomImage:
     "Read one frame of a DICOM file as 8-bit grey with its pixel spacing in mm: the header checked first, then that frame alone decoded."
     import pydicom
+    from pydicom.errors import BytesLengthException     # a value whose length does not fit its type (read when first used)
     p = _check_file(path)
     try: ds = pydicom.dcmread(p, defer_size='256 KB')         # the header: large values (the pixel data) stay on disk
     except Exception as e: raise DataError(f"{p}: not a readable DICOM file ({e})") from None
     try: return _dicom_frame(p, ds, frame)
     except DataError: raise
-    except (TypeError, ValueError, KeyError, IndexError, AttributeError, NotImplementedError, OverflowError) as e:   # a header element pydicom cannot make sense of
-        raise DataError(f"{p}: a malformed DICOM header ({type(e).__name__}: {e})") from None
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError, NotImplementedError, OverflowError, BytesLengthException) as e:   # a header element pydicom cannot make sense of
+        raise DataError(f"{p}: a malformed DICOM header ({type(e).__name__}: {str(e)[:200]})") from None
 
 def _dicom_frame(p, ds, frame):
     "`read_dicom` once the header is read: its checks, the frame asked for decoded, the spacing found."
