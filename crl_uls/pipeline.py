@@ -630,6 +630,9 @@ def finish(name:str, image:np.ndarray, mask:np.ndarray, quality:tuple|None, lear
         return _judge(m, acceptance, sig)
     if note := spacing_note(mm_per_px): m.warnings.append(note)
     m.crl_mm = crl_mm(m.crown, m.rump, mm_per_px)
+    if not math.isfinite(m.crl_mm):                      # a spacing so large the CRL overflows (found by tools/fuzz.py)
+        m.warnings.append(f'{m.crl_px:.1f} px at {mm_per_px} mm per pixel is not a length in mm: no CRL in mm, no GA; check the spacing')
+        m.crl_mm = float('nan'); return _judge(m, acceptance, sig)
     e = estimate_ga(max(m.crl_mm, 1e-3), formula)
     m.ga_days, m.ga, m.ga_low_days, m.ga_high_days, m.in_range = e.ga_days, e.ga, e.ga_low_days, e.ga_high_days, e.in_range
     if not e.in_range:

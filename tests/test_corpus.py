@@ -229,20 +229,24 @@ def test_what_the_fuzzer_found_gives_rows(tiny_models, found, tmp_path):
     """Inputs tools/fuzz.py found that ended a whole `predict` run: a DICOM dated and with a wild spacing (an age of
     millions of years: the due date overflowed), an image 267 times wider than tall (under a pixel in the letterbox: an
     OpenCV assertion), and a DICOM whose ultrasound region holds a 2-byte value declared 31 bytes long (pydicom's
-    BytesLengthException, raised when the spacing was read). Each is now a row, beside a good scan's."""
+    BytesLengthException, raised when the spacing was read), and a DICOM whose spacing makes the CRL overflow to
+    infinity. Each is now a row, beside a good scan's."""
     from crl_uls.data import write_dicom
     dated = write_dicom(tmp_path/'wild_spacing.dcm', found.image, 1e31, tags={'StudyDate': '20260116'})
     raw = write_dicom(tmp_path/'r.dcm', found.image, found.mm_per_px).read_bytes(); key = b'\x18\x00\x12\x60US\x02\x00'  # RegionSpatialFormat
     assert raw.count(key) == 1
     odd = tmp_path/'odd_length.dcm'; odd.write_bytes(raw.replace(key, b'\x18\x00\x12\x60US\x1f\x00'))
     with pytest.raises(DataError, match='odd_length.dcm: a malformed DICOM header .BytesLengthException'): read_dicom(odd)
+    huge = write_dicom(tmp_path/'huge_spacing.dcm', found.image, 1e308)
     thin = tmp_path/'thin.png'; thin.write_bytes(cv2.imencode('.png', np.full((96, 25680), 90, np.uint8))[1].tobytes())
     good = tmp_path/'good.png'; good.write_bytes(cv2.imencode('.png', found.image)[1].tobytes())
     out = tmp_path/'r.csv'
-    r = cli('predict', str(tiny_models), str(dated), str(thin), str(odd), str(good), '--points', 'geometric', '--out', str(out), '--quiet')
+    r = cli('predict', str(tiny_models), str(dated), str(thin), str(odd), str(huge), str(good), '--points', 'geometric', '--out', str(out), '--quiet')
     assert r.returncode in (0, 1) and 'Traceback' not in r.stderr, r.stderr
     rows = {Path(x['path']).name: x for x in csv.DictReader(open(out))}
-    assert list(rows) == ['wild_spacing.dcm', 'thin.png', 'odd_length.dcm', 'good.png'], list(rows)
+    assert list(rows) == ['wild_spacing.dcm', 'thin.png', 'odd_length.dcm', 'huge_spacing.dcm', 'good.png'], list(rows)
+    h = rows['huge_spacing.dcm']
+    assert not h['error'] and h['crl_px'] and h['crl_mm'] in ('', 'nan') and 'is not a length in mm' in h['warnings'], h
     assert 'a malformed DICOM header' in rows['odd_length.dcm']['error'] and not rows['good.png']['error']
     assert rows['wild_spacing.dcm']['scan_date'] == '2026-01-16' and rows['wild_spacing.dcm']['due_date'] == ''
     assert 'gives no due date' in rows['wild_spacing.dcm']['warnings'], rows['wild_spacing.dcm']
