@@ -4,6 +4,7 @@ a JSON object) kept with the command, its exit status, the machine and the versi
 
     python study/records.py cine sharded          # -> study/archive/bench_cine.json, bench_sharded.json
     python study/records.py fuzz kill_train load  # -> study/hardening/fuzz.json, kill_train.json, bench_load.json
+    python study/records.py fuzz_seed1 fuzz_seed2 # -> study/hardening/fuzz_seed1.json, fuzz_seed2.json (other mutations)
 """
 import json, os, subprocess, sys
 from datetime import datetime, timezone
@@ -14,6 +15,8 @@ JOBS = {  # name: (record, command, environment)
     'cine': ('archive/bench_cine.json', ['tools/bench_cine.py'], {'OMP_NUM_THREADS': '1'}),
     'sharded': ('archive/bench_sharded.json', ['tools/bench_sharded.py', '--n', '300'], None),
     'fuzz': ('hardening/fuzz.json', ['tools/fuzz.py', '--n', '10000', '--keep', 'fuzz_failures'], None),
+    **{f'fuzz_seed{k}': (f'hardening/fuzz_seed{k}.json', ['tools/fuzz.py', '--n', '10000', '--seed', str(k), '--keep', 'fuzz_failures'], None)
+       for k in (1, 2)},
     'kill_train': ('hardening/kill_train.json', ['tools/kill_train.py', '--kills', '10'], None),
     'load': ('hardening/bench_load.json', ['tools/bench_load.py', '--repeats', '9'], None)}
 
