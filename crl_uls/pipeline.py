@@ -5,7 +5,6 @@
 # %% ../nbs/08_pipeline.ipynb #6b4ae0ca
 from __future__ import annotations
 import hashlib, json, math, platform, time, warnings
-from contextlib import contextmanager
 from dataclasses import dataclass, field, asdict, replace
 from typing import NamedTuple
 from datetime import datetime, timezone
