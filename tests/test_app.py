@@ -87,10 +87,14 @@ def _put_file(page, url, path):
     seen again once in a pytest run on a clean clone): the page is opened afresh and the file given once more before the
     test fails, and the failure shows the server's log."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
+    # Gradio shows the name as a stem and an extension in separate elements ('scan' and '.dcm', on two lines in the page's
+    # text): a CI run failed with the file listed that way, so the wait reads the box's text with white space removed.
+    listed = ("name => { const e = document.querySelector('#upload');"
+              " return e !== null && e.innerText.replace(/\\s+/g, '').includes(name) }")
     for attempt in range(2):
         if attempt: _open(page, url)            # a fresh page: the box of the first try may no longer take a file
         page.locator('#upload input[type=file]').set_input_files(str(path))
-        try: return page.locator('#upload').get_by_text(Path(path).name).first.wait_for(timeout=45_000)
+        try: return page.wait_for_function(listed, arg=Path(path).name, timeout=60_000)
         except PlaywrightTimeout:
             if attempt == 0: continue
             log = LOGS.get(url)
