@@ -462,9 +462,9 @@ def _with_unet_masks(items, # the training items (true masks)
                      masks:dict, # {id: the U-Net's mask of that training image}
                      folder, # where the masks are written (deleted with the other candidates)
                     ):
-    """The landmark learner's items: every item with its true mask, and again with the U-Net's mask of each training image
-    whose outline gives the CRL within tolerance, with that image's true points: the learner meets at training the masks
-    it is given in use (trained on true masks alone, it named the wrong end of a U-Net outline on 4.5% of held-out phantoms)."""
+    """The landmark learner's items: every item with its true mask, and again with the final U-Net's mask of each training
+    image whose outline gives the CRL within tolerance, with that image's true points, so that the learner meets at training
+    the kind of mask it is given in use (the `cpu` preset's lever: the training chapter's *Levers*)."""
     from .quality import label_candidate
     from .data import write_png
     folder, rows = Path(folder), []
