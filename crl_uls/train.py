@@ -16,11 +16,11 @@ from fastai.torch_core import rank_distrib, num_distrib, distrib_barrier
 from fastai.distributed import DistributedDL, rank0_first
 from torch.nn.parallel import DistributedDataParallel as DDP
 from .biometry import crl_px, crl_within_tolerance, TOLERANCE
-from .data import good_items, assign_split, read_table, write_table, write_file, META_CSV
+from .data import good_items, assign_split, read_table, write_table, write_file, write_png, META_CSV
 from .learners import seg_dls, quality_dls, landmark_dls, read_item_image, read_item_mask, adapt_batchnorm, imagenet_weights, why_no_imagenet
 from .phantom import read_phantom_json, write_phantoms
 from .segmentation import seg_learner, predict_masks
-from .quality import quality_items, quality_learner
+from .quality import quality_items, quality_learner, label_candidate
 from .landmarks import landmark_learner, predict_landmarks, landmark_errors, limits_of_agreement
 from .pipeline import STAGES, MANIFEST, Acceptance, Pipeline, write_manifest, verify_models, file_sha256, save_learner, load_learners
 from .presets import PRESETS, training_settings, settings_changes
@@ -465,8 +465,6 @@ def _with_unet_masks(items, # the training items (true masks)
     """The landmark learner's items: every item with its true mask, and again with the final U-Net's mask of each training
     image whose outline gives the CRL within tolerance, with that image's true points, so that the learner meets at training
     the kind of mask it is given in use (the `cpu` preset's lever: the training chapter's *Levers*)."""
-    from .quality import label_candidate
-    from .data import write_png
     folder, rows = Path(folder), []
     folder.mkdir(parents=True, exist_ok=True)
     for r in items[~items.is_valid.astype(bool)].to_dict('records'):
