@@ -227,8 +227,8 @@ def format_ga(ga_days, # GA in days: number, list, array or Series
     g = np.asarray(ga_days, dtype=float) if not isinstance(ga_days, (str, bytes)) else None
     if g is None or not np.isfinite(g).all() or (g < 0).any():
         raise ValueError(f"GA must be finite days >= 0, got {ga_days!r}")
-    d = np.rint(g).astype(int)
-    out = np.char.add(np.char.add((d // 7).astype(str), 'w'), np.char.add((d % 7).astype(str), 'd'))
+    w, d = np.divmod(np.rint(g), 7)                  # in floats: an absurd age (a wild spacing) must not wrap round an int
+    out = np.array([f'{a:.0f}w{b:.0f}d' for a, b in zip(w.ravel(), d.ravel())], dtype=str).reshape(g.shape)
     return _like(ga_days, out if out.ndim else str(out), 'ga')
 
 MAX_DUE_GA = 300   # days: a GA beyond it gives no due date (a measurement gone wrong, not a pregnancy)
