@@ -18,14 +18,14 @@ from .quality import guideline_criteria
 from .segmentation import geometric_points
 
 # %% auto #0
-__all__ = ['STAGES', 'MANIFEST', 'ACCEPTANCE', 'WEIGHTS_EXT', 'DESC_EXT', 'MAX_SIDE', 'SIGNALS', 'ROW_COLS', 'MIN_QUALITY_AUC',
-           'GEOMETRIC_RGB', 'CHECK_RGB', 'UntrustedModelError', 'sha256_bytes', 'file_sha256', 'read_regular',
-           'source_commit', 'versions', 'model_files', 'write_manifest', 'read_model_folder', 'verify_models',
-           'learner_description', 'save_learner', 'blank_image', 'blank_mask', 'blank_label', 'blank_points',
-           'weights_from_bytes', 'rebuild_learner', 'load_learners', 'expand_inputs', 'Frame', 'frames_of',
-           'read_input', 'load_input', 'work_copy', 'prepare_input', 'Measurement', 'with_info', 'best_frame',
-           'share_low', 'Acceptance', 'finish', 'Pipeline', 'draw_overlay', 'overlay_lines', 'naive_measure',
-           'benchmark']
+__all__ = ['STAGES', 'MANIFEST', 'ACCEPTANCE', 'WEIGHTS_EXT', 'DESC_EXT', 'MAX_SIDE', 'SIGNALS', 'FIT_SIGNALS', 'ROW_COLS',
+           'MIN_QUALITY_AUC', 'GEOMETRIC_RGB', 'CHECK_RGB', 'UntrustedModelError', 'sha256_bytes', 'file_sha256',
+           'read_regular', 'source_commit', 'versions', 'model_files', 'write_manifest', 'read_model_folder',
+           'verify_models', 'learner_description', 'save_learner', 'blank_image', 'blank_mask', 'blank_label',
+           'blank_points', 'weights_from_bytes', 'rebuild_learner', 'load_learners', 'expand_inputs', 'Frame',
+           'frames_of', 'read_input', 'load_input', 'work_copy', 'prepare_input', 'Measurement', 'with_info',
+           'best_frame', 'share_low', 'Acceptance', 'finish', 'Pipeline', 'draw_overlay', 'overlay_lines',
+           'naive_measure', 'benchmark']
 
 # %% ../nbs/08_pipeline.ipynb #b0b94155
 STAGES = ('segmentation', 'quality', 'landmarks')
@@ -370,6 +370,7 @@ def _tensor_image(a):
 
 # %% ../nbs/08_pipeline.ipynb #1778446b
 SIGNALS = ('p_good', 'gap_pct', 'off', 'flip_dice', 'flip_pts_pct', 'dropped', 'pieces', 'solidity', 'uncertain', 'edge', 'n_failed')
+FIT_SIGNALS = tuple(s for s in SIGNALS if s != 'edge')   # `edge` is a rule (never accepted), not a weight in p_ok
 ROW_COLS = ['path', 'frame', 'frames_measured', 'frames_accepted', 'width', 'height', 'crown_x', 'crown_y', 'rump_x', 'rump_y', 'crl_px', 'mm_per_px', 'crl_mm', 'ga_days',
             'ga', 'ga_low_days', 'ga_high_days', 'in_range', 'scan_date', 'due_date', 'quality', 'quality_prob', 'accepted', 'p_ok', 'threshold', 'criteria_failed',
             'geo_crown_x', 'geo_crown_y', 'geo_rump_x', 'geo_rump_y', 'points', *SIGNALS[1:], 'patient_id', 'study_uid', 'sop_uid',
@@ -467,7 +468,7 @@ def share_low(k:int, # how many were right
 _WHY = {'p_good': 'segmentation judged Bad', 'gap_pct': 'learned and outline calipers disagree', 'off': 'learned points off the fetus',
         'flip_dice': 'the mirrored pass segments differently', 'flip_pts_pct': 'the mirrored pass moves the calipers',
         'dropped': 'pieces of the raw mask dropped', 'pieces': 'the fetus in pieces', 'solidity': 'a ragged outline',
-        'uncertain': 'an unsure boundary', 'edge': 'the fetus cut by the image edge', 'n_failed': 'guideline criteria not met'}
+        'uncertain': 'an unsure boundary', 'edge': 'the fetus cut by the edge of the view', 'n_failed': 'guideline criteria not met'}
 
 @dataclass
 class Acceptance:
@@ -520,7 +521,7 @@ class Acceptance:
     @classmethod
     def fit(cls, signals:list, # one dict of signals per held-out result
             ok:list, # whether each result's CRL was within tolerance
-            threshold:float=0.5, features:tuple=SIGNALS,
+            threshold:float=0.5, features:tuple=FIT_SIGNALS,
             min_each:int=5, # fewer right or wrong results than this: p_ok is the low end of the share of right ones, for every result
            ) -> Acceptance:
         "Fit `p_ok` to held-out results (logistic regression on standardised signals); with too few of either outcome, the low end of their base rate."
@@ -560,16 +561,18 @@ def _implausible(mask:np.ndarray, learned, geometric, tol:float) -> list[str]:
     return out
 
 def _judge(m:Measurement, acceptance:Acceptance|None, sig:dict|None) -> Measurement:
-    "Set a measurement's `p_ok` and `accepted` from its signals; say why when it is not accepted."
+    "Set a measurement's `p_ok` and `accepted` from its signals (a fetus cut by the edge of the view: `p_ok` 0); say why when it is not accepted."
     a = acceptance or Acceptance()
     m.threshold = float(a.threshold)
+    cut = bool(sig and sig.get('edge') == 1)           # the part beyond the view's edge is not there to measure: a rule, not a weight
     if sig is None or m.crown is None: m.p_ok, m.accepted, m.signals = 0.0, False, sig or {}
     else:
         sig['n_failed'] = float(sum(not c.passed for c in m.criteria))
-        m.signals, m.p_ok = sig, a.p_ok(sig)
-        m.accepted = bool(m.p_ok >= a.threshold)
+        m.signals, m.p_ok = sig, 0.0 if cut else a.p_ok(sig)
+        m.accepted = bool(m.p_ok >= a.threshold) and not cut
     if not m.accepted:
-        why = (a.reasons(sig) or ['p_ok below the threshold' if np.isfinite(m.p_ok) else 'no Good/Bad judgement']
+        why = ([_WHY['edge']] if cut and m.crown is not None else
+               a.reasons(sig) or ['p_ok below the threshold' if np.isfinite(m.p_ok) else 'no Good/Bad judgement']
                if m.crown is not None else ['no CRL'])
         m.warnings.insert(0, f"CHECK: not accepted (p_ok {m.p_ok:.2f}, below {a.threshold:.2f}): {'; '.join(why)}")
     elif a.on_record:                                # accepted on the learners' record alone: every result alike
@@ -581,7 +584,7 @@ def _judge(m:Measurement, acceptance:Acceptance|None, sig:dict|None) -> Measurem
 def finish(name:str, image:np.ndarray, mask:np.ndarray, quality:tuple|None, learned, # learned (crown, rump) or None
            mm_per_px=None, formula:str='intergrowth', points:str='auto', disagree_pct:float=10.0,
            signals:dict|None=None, # the segmentation's own signals (`mask_signals`, `flip_dice`)
-           flip_learned=None, # the landmark model's points on the mirror image (mirrored back), or None
+           flip_learned=None, # the landmark model's points on the mirror image (mirrored back), or None; averaged with `learned` unless crown and rump swapped
            acceptance:Acceptance|None=None, # the acceptance model (default: the Good/Bad probability alone)
            quality_trusted:bool=True, # False: a Bad judgement never withholds the CRL (a Good/Bad learner at chance on its validation set)
           ) -> Measurement:
@@ -592,6 +595,11 @@ def finish(name:str, image:np.ndarray, mask:np.ndarray, quality:tuple|None, lear
     if not (mask > 0).any():
         m.warnings.append('no fetus found: the segmentation is empty'); return _judge(m, acceptance, None)
     lc, lr = (Point(*map(float, p)) for p in learned)
+    flip_gap = (max(math.dist(lc, flip_learned[0]), math.dist(lr, flip_learned[1])) if flip_learned is not None else math.nan)
+    if flip_learned is not None:                       # the mirrored pass averaged in (a sideways bias of the model cancels), unless it swapped the ends
+        fc, fr = (Point(*map(float, p)) for p in flip_learned)
+        if math.dist(lc, fc) + math.dist(lr, fr) <= math.dist(lc, fr) + math.dist(lr, fc):
+            lc, lr = Point((lc.x + fc.x) / 2, (lc.y + fc.y) / 2), Point((lr.x + fr.x) / 2, (lr.y + fr.y) / 2)
     gc, gr = geometric_points(mask, lc, lr)
     m.learned, m.geometric = (lc, lr), (gc, gr)
     span = math.dist(gc, gr)
@@ -600,8 +608,7 @@ def finish(name:str, image:np.ndarray, mask:np.ndarray, quality:tuple|None, lear
     off = _implausible(mask, (lc, lr), (gc, gr), max(tol, 1.0))
     geo_criteria = guideline_criteria(mask, gc, gr, image)
     distrust = ([f'segmentation judged Bad (p_good {m.quality_prob:.2f})'] if m.quality == 'bad' and quality_trusted else []) + \
-               ['fetus cut by the edge of the image' for c in geo_criteria if c.name == 'whole fetus in view' and not c.passed]
-    flip_gap = (max(math.dist(lc, flip_learned[0]), math.dist(lr, flip_learned[1])) if flip_learned is not None else math.nan)
+               ['fetus cut by the edge of the view' for c in geo_criteria if c.name == 'whole fetus in view' and not c.passed]
     sig = {**dict.fromkeys(SIGNALS, math.nan), **(signals or {}), 'p_good': m.quality_prob, 'gap_pct': min(pct, 100.0), 'off': float(bool(off)),
            'flip_pts_pct': min(100 * flip_gap / span, 100.0) if span > 0 else 100.0,
            'edge': float(any(c.name == 'whole fetus in view' and not c.passed for c in geo_criteria))}
@@ -648,7 +655,7 @@ class Pipeline:
                  bs:int=16, # images per batch
                  disagree_pct:float=10.0, # warn when the two point sets differ by more than this % of the CRL
                  acceptance:Acceptance|None=None, # the tool's judgement (`acceptance.json`); None: the Good/Bad probability alone
-                 tta:bool=True, # also measure each image's mirror image: averaged masks, and the flip signals
+                 tta:bool=True, # also measure each image's mirror image: averaged masks and learned points, and the flip signals
                  threshold:float|None=None, # accept when p_ok reaches this (the site's operating point); None: the acceptance model's own
                 ):
         if points not in ('auto', 'learned', 'geometric'): raise ValueError(f"points must be 'auto', 'learned' or 'geometric', got {points!r}")

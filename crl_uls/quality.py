@@ -166,10 +166,15 @@ def head_trunk_angle(mask:np.ndarray, crown, rump) -> float:
     if e @ d < 0: e = -e
     return abs(math.degrees(math.atan2(e[0]*d[1] - e[1]*d[0], e @ d)))
 
-def view_area(image:np.ndarray) -> np.ndarray:
-    "The imaged area (the fan): the filled convex hull of the image's non-black pixels."
+def view_area(image:np.ndarray, # the scan
+              min_piece:float=0.005, # lit pieces smaller than this share of the image (text, marks, calipers) are not the fan
+             ) -> np.ndarray:
+    "The imaged area (the fan): the filled convex hull of the image's non-black pixels, overlays outside the fan left out."
     on = np.asarray(image) > 8
     if on.ndim == 3: on = on.any(-1)
+    n, lab, st, _ = cv2.connectedComponentsWithStats(on.astype(np.uint8), connectivity=8)
+    small = np.flatnonzero(st[1:, cv2.CC_STAT_AREA] < min_piece * on.size) + 1
+    if len(small): on = on & ~np.isin(lab, small)
     out = np.zeros(on.shape, np.uint8)
     rows = np.flatnonzero(on.any(1))
     if len(rows):   # the hull of all lit pixels is the hull of each row's first and last lit pixel (much faster)
@@ -187,7 +192,9 @@ def guideline_criteria(mask:np.ndarray, # the fetus segmentation
     h, w = m.shape
     n_cc = cv2.connectedComponents(m.astype(np.uint8))[0] - 1
     inner = np.zeros_like(m); inner[1:-1, 1:-1] = True
-    view = inner & (view_area(image) if image is not None else True)
+    view = (inner & (view_area(image) if image is not None else True)).astype(np.uint8)
+    k = max(2, round(min(h, w) / 128))                     # a fetus this close to the view's edge is taken as cut by it
+    view = cv2.erode(view, np.ones((2 * k + 1, 2 * k + 1), np.uint8), borderValue=0) > 0
     inside = float((m & view).sum() / max(int(m.sum()), 1))
     xs = np.nonzero(m.any(0))[0]
     width = float((xs.max() - xs.min() + 1) / w) if len(xs) else 0.0
@@ -195,7 +202,7 @@ def guideline_criteria(mask:np.ndarray, # the fetus segmentation
     htd = head_trunk_angle(m, crown, rump) if m.any() else float('nan')
     g = GUIDELINE
     return [Criterion('one connected fetus', n_cc == 1, float(n_cc), '= 1', 'components'),
-            Criterion('whole fetus in view', inside >= 1.0, round(inside, 4), '= 1', 'share of fetus pixels'),
+            Criterion('whole fetus in view', inside >= 1.0, round(inside, 4), '= 1', 'share of fetus pixels clear of the view edge'),
             Criterion('magnification', width >= g['min_width_fraction'], round(width, 4), f">= {g['min_width_fraction']}", 'of image width'),
             Criterion('horizontal crown-rump axis', ang <= g['max_axis_angle_deg'], round(ang, 2), f"<= {g['max_axis_angle_deg']:g}", 'degrees'),
             Criterion('neutral position', bool(htd <= g['max_head_trunk_deg']), round(htd, 2), f"<= {g['max_head_trunk_deg']:g}", 'degrees')]
