@@ -1,0 +1,38 @@
+"""The landmark model's own points with and without the mirrored pass averaged in (research, not library).
+
+    python study/learners/mirror_points.py MODELS TEST [TEST ...] > mirror_points.json
+
+Each TEST phantom is segmented by MODELS' U-Net (as the pipeline does); the landmark model then gives crown and rump
+on the image and on its mirror image (mirrored back). Printed per set: median crown / rump radial error (mm) and the
+share of images whose points name the head end right, for the first pass alone, the two passes' average, and the
+average unless the mirrored pass swapped the ends (what the pipeline does).
+"""
+import sys, json, datetime, warnings
+warnings.filterwarnings('ignore')
+import numpy as np
+from crl_uls.pipeline import Pipeline
+from crl_uls.data import good_items
+from crl_uls.learners import read_item_image
+from crl_uls.landmarks import predict_landmarks
+
+if __name__ == '__main__':
+    pipe = Pipeline.load(sys.argv[1]); out = {'models': sys.argv[1], 'machine': '2-core development machine, no GPU',
+                                              'created': str(datetime.date.today()), 'sets': {}}
+    d = lambda u, v: np.linalg.norm(u - v, axis=-1)
+    for folder in sys.argv[2:]:
+        recs = good_items(folder, ('image', 'points')).to_dict('records'); imgs = [read_item_image(r) for r in recs]
+        res = pipe.measure_batch([(r['id'], im, r['mm_per_px']) for r, im in zip(recs, imgs)])
+        keep = [i for i, m in enumerate(res) if m.mask is not None and (m.mask > 0).any()]
+        ims, masks = [imgs[i] for i in keep], [res[i].mask for i in keep]
+        a, b = predict_landmarks(pipe.landmarks, ims, masks), predict_landmarks(pipe.landmarks, ims, masks, flip=True)
+        T = np.array([[[recs[i]['crown_x'], recs[i]['crown_y']], [recs[i]['rump_x'], recs[i]['rump_y']]] for i in keep])
+        s = np.array([recs[i]['mm_per_px'] for i in keep])
+        swapped = d(a[:, 0], b[:, 0]) + d(a[:, 1], b[:, 1]) > d(a[:, 0], b[:, 1]) + d(a[:, 1], b[:, 0])
+        row = {'images_with_a_mask': len(keep), 'mirrored_pass_swapped': int(swapped.sum())}
+        for name, P in (('first_pass', a), ('average', (a + b) / 2), ('average_unless_swapped', np.where(swapped[:, None, None], a, (a + b) / 2))):
+            e = d(P, T) * s[:, None]
+            named = d(P[:, 0], T[:, 0]) + d(P[:, 1], T[:, 1]) < d(P[:, 0], T[:, 1]) + d(P[:, 1], T[:, 0])
+            row[name] = {'crown_mm': round(float(np.median(e[:, 0])), 2), 'rump_mm': round(float(np.median(e[:, 1])), 2),
+                         'named_right_share': round(float(named.mean()), 3)}
+        out['sets'][folder] = row
+    print(json.dumps(out, indent=1))
