@@ -607,11 +607,12 @@ def finish(name:str, image:np.ndarray, mask:np.ndarray, quality:tuple|None, lear
     pct = 100 * gap / span if span > 0 else math.inf          # the disagreement, as a share of the outline's crown-rump extent
     off = _implausible(mask, (lc, lr), (gc, gr), max(tol, 1.0))
     geo_criteria = guideline_criteria(mask, gc, gr, image)
+    cut = any(c.name == 'whole fetus in view' and not c.passed for c in geo_criteria)
     distrust = ([f'segmentation judged Bad (p_good {m.quality_prob:.2f})'] if m.quality == 'bad' and quality_trusted else []) + \
-               ['fetus cut by the edge of the view' for c in geo_criteria if c.name == 'whole fetus in view' and not c.passed]
+               (['fetus cut by the edge of the view'] if cut else [])
     sig = {**dict.fromkeys(SIGNALS, math.nan), **(signals or {}), 'p_good': m.quality_prob, 'gap_pct': min(pct, 100.0), 'off': float(bool(off)),
            'flip_pts_pct': min(100 * flip_gap / span, 100.0) if span > 0 else 100.0,
-           'edge': float(any(c.name == 'whole fetus in view' and not c.passed for c in geo_criteria))}
+           'edge': float(cut)}
     if points != 'auto': m.points = points
     else: m.points = 'none' if off and distrust and pct > disagree_pct else 'geometric'
     if m.quality == 'bad': m.warnings.append(f'segmentation judged Bad (p_good {m.quality_prob:.2f}): check the picture before using the CRL' +
