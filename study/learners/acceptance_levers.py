@@ -39,13 +39,14 @@ def with_candidates(prob, mask):
             'soft_out': float(prob[~m & (prob > 0.1)].sum() / m.sum()), 'end_prob': max(_beyond(prob, a, -u, L), _beyond(prob, b, u, L))}
 
 def measure(pipe, items):
+    "The pipeline's results with a CRL: id, CRL error (mm), within tolerance, cut by the view's edge, signals."
     recs = items.to_dict('records')
     res = pipe.measure_batch([(str(r['id']), read_item_image(r), float(r['mm_per_px'])) for r in recs])
     rows = []
     for m, r in zip(res, recs):
         if m.crown is None: continue
         true = crl_px((r['crown_x'], r['crown_y']), (r['rump_x'], r['rump_y'])) * r['mm_per_px']
-        rows.append(dict(err=m.crl_mm - true, ok=bool(crl_within_tolerance(m.crl_mm, true)), cut=m.signals.get('edge') == 1, sig=m.signals))
+        rows.append(dict(id=r['id'], err=m.crl_mm - true, ok=bool(crl_within_tolerance(m.crl_mm, true)), cut=m.signals.get('edge') == 1, sig=m.signals))
     return pd.DataFrame(rows)
 
 def score(acc, d, threshold):

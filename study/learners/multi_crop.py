@@ -10,22 +10,15 @@ import sys, json, datetime, warnings
 warnings.filterwarnings('ignore')
 import numpy as np
 from crl_uls.pipeline import Pipeline
-from crl_uls.data import good_items
-from crl_uls.learners import read_item_image
 from crl_uls.landmarks import predict_landmarks
+from mirror_points import segmented, scored   # this folder is on sys.path when run
 
 if __name__ == '__main__':
     pipe = Pipeline.load(sys.argv[1]); L = pipe.landmarks; ex = L.crl_uls.extra; trained = ex.get('pad', 0.25)
-    d = lambda u, v: np.linalg.norm(u - v, axis=-1)
     out = {'models': sys.argv[1], 'trained_pad': trained, 'machine': '2-core development machine, no GPU',
            'created': str(datetime.date.today()), 'sets': {}}
     for folder in sys.argv[2:]:
-        recs = good_items(folder, ('image', 'points')).to_dict('records'); imgs = [read_item_image(r) for r in recs]
-        res = pipe.measure_batch([(r['id'], im, r['mm_per_px']) for r, im in zip(recs, imgs)])
-        keep = [i for i, m in enumerate(res) if m.mask is not None and (m.mask > 0).any()]
-        ims, masks = [imgs[i] for i in keep], [res[i].mask for i in keep]
-        T = np.array([[[recs[i]['crown_x'], recs[i]['crown_y']], [recs[i]['rump_x'], recs[i]['rump_y']]] for i in keep])
-        s = np.array([recs[i]['mm_per_px'] for i in keep]); P = {}
+        ims, masks, T, s = segmented(pipe, folder); P = {}
         for pad in (0.15, 0.2, 0.25, 0.3, 0.35):
             ex['pad'] = pad
             for f in (False, True): P[(pad, f)] = predict_landmarks(L, ims, masks, flip=f)
@@ -35,9 +28,6 @@ if __name__ == '__main__':
                            *[(f'pad {p}, with the mirror image', [(p, False), (p, True)]) for p in (0.15, 0.2, 0.25, 0.3, 0.35)],
                            ('pads 0.2, 0.25, 0.3, each with the mirror image', [(p, f) for p in (0.2, 0.25, 0.3) for f in (False, True)]),
                            ('pads 0.15 to 0.35, each with the mirror image', list(P))):
-            A = np.mean([P[k] for k in keys], 0); e = d(A, T) * s[:, None]
-            named = d(A[:, 0], T[:, 0]) + d(A[:, 1], T[:, 1]) < d(A[:, 0], T[:, 1]) + d(A[:, 1], T[:, 0])
-            rows[name] = {'crown_mm': round(float(np.median(e[:, 0])), 2), 'rump_mm': round(float(np.median(e[:, 1])), 2),
-                          'named_right_share': round(float(named.mean()), 3)}
-        out['sets'][folder] = {'images_with_a_mask': len(keep), **rows}
+            rows[name] = scored(np.mean([P[k] for k in keys], 0), T, s)
+        out['sets'][folder] = {'images_with_a_mask': len(ims), **rows}
     print(json.dumps(out, indent=1))

@@ -14,24 +14,11 @@ import numpy as np, pandas as pd
 from pathlib import Path
 from crl_uls.pipeline import Pipeline, Acceptance
 from crl_uls.data import good_items
-from crl_uls.learners import read_item_image
-from crl_uls.biometry import crl_px, crl_within_tolerance
 from crl_uls.evaluate import limits_of_agreement
 from crl_uls.train import _calibration_set
-
-def measure(items):
-    recs = items.to_dict('records')
-    res = pipe.measure_batch([(str(r['id']), read_item_image(r), float(r['mm_per_px'])) for r in recs])
-    rows = []
-    for m, r in zip(res, recs):
-        if m.crown is None: continue
-        true = crl_px((r['crown_x'], r['crown_y']), (r['rump_x'], r['rump_y'])) * r['mm_per_px']
-        rows.append(dict(id=r['id'], err=m.crl_mm - true, ok=bool(crl_within_tolerance(m.crl_mm, true)), sig=m.signals))
-    return pd.DataFrame(rows)
-
+from acceptance_levers import measure           # the same results as that record's (this folder is on sys.path when run)
 
 def main():
-    global pipe
     models, train, tests = sys.argv[1], sys.argv[2], sys.argv[3:]
     pipe = Pipeline.load(models)
     man = json.loads((Path(models)/'manifest.json').read_text())
@@ -39,14 +26,14 @@ def main():
     va = good_items(train, ('image', 'mask', 'points')); va = va[va.id.isin(held)]
     with tempfile.TemporaryDirectory() as tmp:
         cal, rec = _calibration_set(train, tmp, man['acceptance_fit']['calibration']['phantoms'], man['seed'])
-        fit = pd.concat([measure(va), measure(cal)], ignore_index=True)
+        fit = pd.concat([measure(pipe, va), measure(pipe, cal)], ignore_index=True)
     acc = Acceptance.fit(fit.sig.tolist(), fit.ok.tolist())
     out = {'models': models, 'fit_on': {'held_out': len(va), 'calibration': rec, 'with_crl': len(fit), **acc.fit_info},
            'machine': '2-core development machine, no GPU', 'created': str(datetime.date.today()), 'sets': {}}
     for t in tests:
-        d = measure(good_items(t, ('image', 'mask', 'points')))
+        d = measure(pipe, good_items(t, ('image', 'mask', 'points')))
         meta = pd.read_csv(Path(t)/'meta.csv').set_index('id')
-        p = np.array([acc.p_ok(s) for s in d.sig]); cut = np.array([s.get('edge') == 1 for s in d.sig])
+        p = np.array([acc.p_ok(s) for s in d.sig]); cut = d.cut.to_numpy()
         big = d.err.abs().to_numpy() > 5; in_fan = meta.loc[d.id, 'in_fan'].to_numpy(bool)
         s = {'with_crl': len(d), 'large_errors': int(big.sum()), 'cut_by_view': int(cut.sum()),
              'cut_and_large': int((cut & big).sum()), 'truth_not_in_fan': int((~in_fan).sum()), 'cut_and_not_in_fan': int((cut & ~in_fan).sum())}
