@@ -12,12 +12,13 @@ share, the accepted results' median |error| and 95% limits of agreement, |error|
 """
 import sys, json, datetime, tempfile, warnings
 warnings.filterwarnings('ignore')
-import numpy as np, pandas as pd
+import numpy as np, pandas as pd, cv2
 from pathlib import Path
 import crl_uls.segmentation as seg_mod
 from crl_uls.pipeline import Pipeline, Acceptance, FIT_SIGNALS
 from crl_uls.data import good_items
 from crl_uls.learners import read_item_image, outline_ends
+from crl_uls.quality import view_area
 from crl_uls.biometry import crl_px, crl_within_tolerance
 from crl_uls.evaluate import limits_of_agreement
 from crl_uls.train import _calibration_set
@@ -38,15 +39,22 @@ def with_candidates(prob, mask):
     return {**s, 'width': float(np.ptp((np.stack([xs, ys], 1) - a) @ n) / L),
             'soft_out': float(prob[~m & (prob > 0.1)].sum() / m.sum()), 'end_prob': max(_beyond(prob, a, -u, L), _beyond(prob, b, u, L))}
 
+def view_margin(mask, image):
+    "How far the mask keeps from the edge of the view (`view_area`; the image's border counts as edge): px, over the image's shorter side."
+    v = view_area(image).astype(np.uint8); v[[0, -1], :] = 0; v[:, [0, -1]] = 0
+    return float(cv2.distanceTransform(v, cv2.DIST_L2, 3)[np.asarray(mask) > 0].min() / min(v.shape))
+
 def measure(pipe, items):
-    "The pipeline's results with a CRL: id, CRL error (mm), within tolerance, cut by the view's edge, signals."
+    "The pipeline's results with a CRL: id, CRL error (mm), within tolerance, cut by the view's edge, signals, margin to the view's edge."
     recs = items.to_dict('records')
-    res = pipe.measure_batch([(str(r['id']), read_item_image(r), float(r['mm_per_px'])) for r in recs])
+    imgs = [read_item_image(r) for r in recs]
+    res = pipe.measure_batch([(str(r['id']), im, float(r['mm_per_px'])) for r, im in zip(recs, imgs)])
     rows = []
-    for m, r in zip(res, recs):
+    for m, r, im in zip(res, recs, imgs):
         if m.crown is None: continue
         true = crl_px((r['crown_x'], r['crown_y']), (r['rump_x'], r['rump_y'])) * r['mm_per_px']
-        rows.append(dict(id=r['id'], err=m.crl_mm - true, ok=bool(crl_within_tolerance(m.crl_mm, true)), cut=m.signals.get('edge') == 1, sig=m.signals))
+        rows.append(dict(id=r['id'], err=m.crl_mm - true, ok=bool(crl_within_tolerance(m.crl_mm, true)), cut=m.signals.get('edge') == 1, sig=m.signals,
+                         margin=view_margin(m.mask, im)))
     return pd.DataFrame(rows)
 
 def score(acc, d, threshold):

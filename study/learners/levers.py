@@ -17,7 +17,7 @@ phantoms of WORK/test200 and append one JSON line to WORK/levers.jsonl:
 
 The record of the runs behind the training chapter's *Levers* table is `study/learners/levers.json`.
 """
-import json, math, pickle, sys, time, warnings
+import json, math, os, pickle, sys, time, warnings
 from pathlib import Path
 import numpy as np, pandas as pd
 warnings.filterwarnings('ignore')
@@ -33,6 +33,7 @@ from crl_uls.train import _oof_masks
 
 W = Path(sys.argv[1]) if len(sys.argv) > 1 else Path('.')
 S = PRESETS['cpu']
+FOLD_EPOCHS = int(os.environ.get('FOLD_EPOCHS', 10))     # the cross-fitted U-Nets' epochs (the first runs: 10; the cpu preset now: 6)
 
 def _record(rec):
     print(json.dumps(rec), flush=True)
@@ -42,11 +43,11 @@ def setup():
     "The training split as `train_models` makes it, the test items, and (cached) the cross-fitted U-Net masks and the base U-Net's masks."
     items = assign_split(good_items(W/'train600', ('image', 'mask', 'points')), 0.2, 0)
     titems = good_items(W/'test200', ('image', 'mask', 'points'))
-    cache = W/'cache_base_cpu.pkl'
+    cache = W/('cache_base_cpu.pkl' if FOLD_EPOCHS == 10 else f'cache_base_cpu_fe{FOLD_EPOCHS}.pkl')
     if not cache.exists():
         from fastai.learner import load_learner
         t0 = time.time()
-        oof = _oof_masks(items, S['segmentation'], 2, 10, 0, True)        # the cross-fitting as the preset had it (2 folds x 10 epochs)
+        oof = _oof_masks(items, S['segmentation'], 2, FOLD_EPOCHS, 0, True)   # 2 folds x 10 epochs: the preset of the first runs; FOLD_EPOCHS=6: today's
         seg = load_learner(W/'base_cpu'/'segmentation.pkl')
         va = items[items.is_valid]
         C = dict(oof=oof, oof_seconds=time.time() - t0,
@@ -81,15 +82,26 @@ def run_quality(name, view='ends', n=150, per_image=2, epochs=6, size=64, lr=2e-
                  init=init is not None, candidates=len(cands), train_seconds=round(train_s, 1),
                  test_cand_auc=float(roc_auc_score(y, pg)), pipeline_auc=float(roc_auc_score(ok, pp)), pipeline_bad=int((~ok).sum())))
 
-def run_landmarks(name, input='masked', view='crop', epochs=20, size=64, lr=3e-3, bs=8, init=None, seed=0):
-    "One landmark learner on the training items' true masks, scored with the test set's true masks and the U-Net's."
+def train_masks():
+    "The base U-Net's masks of the training images (cached): what `train_models` adds for `landmarks.unet_masks`."
+    cache = W/'cache_base_cpu_train_masks.pkl'
+    if not cache.exists():
+        from fastai.learner import load_learner
+        seg, tr = load_learner(W/'base_cpu'/'segmentation.pkl'), items[~items.is_valid]
+        cache.write_bytes(pickle.dumps(dict(zip(tr.id, predict_masks(seg, [read_item_image(r) for r in tr.to_dict('records')], 8)))))
+    return pickle.loads(cache.read_bytes())
+
+def run_landmarks(name, input='masked', view='crop', epochs=20, size=64, lr=3e-3, bs=8, init=None, seed=0, unet=False):
+    "One landmark learner on the training items' true masks (`unet`: and the base U-Net's good masks of them, as `landmarks.unet_masks`), scored with the test set's true masks and the U-Net's."
+    from crl_uls.train import _with_unet_masks
     seed_everything(seed)
+    lm_items = _with_unet_masks(items, train_masks(), W/'cands'/(name + '_lm')) if unet else items
     t0 = time.time()
-    learn = landmark_learner(landmark_dls(items, size=size, bs=bs, seed=seed, input=input, view=view, num_workers=0),
+    learn = landmark_learner(landmark_dls(lm_items, size=size, bs=bs, seed=seed, input=input, view=view, num_workers=0),
                              pretrained=False, input=input, view=view)
     if init is not None: learn.model[0].load_state_dict(init)
     with learn.no_bar(): learn.fit_one_cycle(epochs, lr)
-    out = dict(name=name, stage='landmarks', input=input, view=view, epochs=epochs, size=size, lr=lr, init=init is not None,
+    out = dict(name=name, stage='landmarks', input=input, view=view, epochs=epochs, size=size, lr=lr, init=init is not None, unet_masks=unet,
                train_seconds=round(time.time() - t0, 1))
     recs = titems.to_dict('records')
     imgs = [read_item_image(r) for r in recs]
@@ -109,6 +121,12 @@ def run_landmarks(name, input='masked', view='crop', epochs=20, size=64, lr=3e-3
         oks = np.array(oks)
         out[which] = dict(crown_med=float(e.crown_err_mm.median()), rump_med=float(e.rump_err_mm.median()), named_right=float(np.mean(right)),
                           n=int(keep.sum()), gap_auc=float(roc_auc_score(~oks, gaps)) if 0 < oks.sum() < len(oks) else None)
+        if unet:                                    # and as the pipeline gives them: averaged with the mirrored pass unless it swapped the ends
+            from mirror_points import scored
+            b = predict_landmarks(learn, [imgs[i] for i in ks], [masks[i] for i in ks], flip=True); a = np.asarray(pred)
+            dd = lambda u, v: np.linalg.norm(u - v, axis=-1)
+            swapped = dd(a[:, 0], b[:, 0]) + dd(a[:, 1], b[:, 1]) > dd(a[:, 0], b[:, 1]) + dd(a[:, 1], b[:, 0])
+            out[which]['mirror_averaged'] = scored(np.where(swapped[:, None, None], a, (a + b) / 2), true[keep], titems.mm_per_px[keep].to_numpy())
     _record(out)
 
 def vgg_pretext(epochs=5, size=64, lr=3e-3, seed=0):
