@@ -122,11 +122,9 @@ def run_landmarks(name, input='masked', view='crop', epochs=20, size=64, lr=3e-3
         out[which] = dict(crown_med=float(e.crown_err_mm.median()), rump_med=float(e.rump_err_mm.median()), named_right=float(np.mean(right)),
                           n=int(keep.sum()), gap_auc=float(roc_auc_score(~oks, gaps)) if 0 < oks.sum() < len(oks) else None)
         if unet:                                    # and as the pipeline gives them: averaged with the mirrored pass unless it swapped the ends
-            from mirror_points import scored
-            b = predict_landmarks(learn, [imgs[i] for i in ks], [masks[i] for i in ks], flip=True); a = np.asarray(pred)
-            dd = lambda u, v: np.linalg.norm(u - v, axis=-1)
-            swapped = dd(a[:, 0], b[:, 0]) + dd(a[:, 1], b[:, 1]) > dd(a[:, 0], b[:, 1]) + dd(a[:, 1], b[:, 0])
-            out[which]['mirror_averaged'] = scored(np.where(swapped[:, None, None], a, (a + b) / 2), true[keep], titems.mm_per_px[keep].to_numpy())
+            from mirror_points import scored, unless_swapped
+            b = predict_landmarks(learn, [imgs[i] for i in ks], [masks[i] for i in ks], flip=True)
+            out[which]['mirror_averaged'] = scored(unless_swapped(np.asarray(pred), b)[0], true[keep], titems.mm_per_px[keep].to_numpy())
     _record(out)
 
 def vgg_pretext(epochs=5, size=64, lr=3e-3, seed=0):

@@ -32,15 +32,20 @@ def scored(P, T, s):
     return {'crown_mm': round(float(np.median(e[:, 0])), 2), 'rump_mm': round(float(np.median(e[:, 1])), 2),
             'named_right_share': round(float(named.mean()), 3)}
 
+def unless_swapped(a, b):
+    "First-pass points `a` averaged with mirrored-pass points `b` (N, 2, 2), except where `b` swapped the ends (there `a`), as the pipeline does; and which swapped."
+    swapped = d(a[:, 0], b[:, 0]) + d(a[:, 1], b[:, 1]) > d(a[:, 0], b[:, 1]) + d(a[:, 1], b[:, 0])
+    return np.where(swapped[:, None, None], a, (a + b) / 2), swapped
+
 if __name__ == '__main__':
     pipe = Pipeline.load(sys.argv[1]); out = {'models': sys.argv[1], 'machine': '2-core development machine, no GPU',
                                               'created': str(datetime.date.today()), 'sets': {}}
     for folder in sys.argv[2:]:
         ims, masks, T, s = segmented(pipe, folder)
         a, b = predict_landmarks(pipe.landmarks, ims, masks), predict_landmarks(pipe.landmarks, ims, masks, flip=True)
-        swapped = d(a[:, 0], b[:, 0]) + d(a[:, 1], b[:, 1]) > d(a[:, 0], b[:, 1]) + d(a[:, 1], b[:, 0])
+        kept, swapped = unless_swapped(a, b)
         row = {'images_with_a_mask': len(ims), 'mirrored_pass_swapped': int(swapped.sum())}
-        for name, P in (('first_pass', a), ('average', (a + b) / 2), ('average_unless_swapped', np.where(swapped[:, None, None], a, (a + b) / 2))):
+        for name, P in (('first_pass', a), ('average', (a + b) / 2), ('average_unless_swapped', kept)):
             row[name] = scored(P, T, s)
         out['sets'][folder] = row
     print(json.dumps(out, indent=1))
