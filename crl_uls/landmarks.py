@@ -21,12 +21,14 @@ def landmark_learner(dls, # landmark DataLoaders (`crl_uls.data.landmark_dls`)
                      input:str|None=None, # the DataLoaders' input, 'masked', 'image' or 'channels' (None: from `masked`), recorded
                      view:str='frame', # the DataLoaders' view, 'frame' or 'crop' (around the mask), recorded for prediction
                      pad:float=0.25, # the crop's margin, recorded
+                     loss:str='mse', # 'mse' (the original study's) or 'l1' (mean absolute error: less pulled by the few far-off points)
                     ):
-    "A ResNet34 regressing crown then rump (fastai PointBlock, MSE), its settings recorded."
-    from fastai.vision.all import vision_learner, MSELossFlat
+    "A ResNet34 regressing crown then rump (fastai PointBlock), its settings recorded."
+    from fastai.vision.all import vision_learner, MSELossFlat, L1LossFlat
+    if loss not in ('mse', 'l1'): raise ValueError(f"landmark loss must be mse or l1, got {loss!r}")
     import torchvision.models as tvm
     pre = use_pretrained(arch, pretrained)
-    learn = vision_learner(dls, getattr(tvm, arch), pretrained=pre, loss_func=MSELossFlat(), y_range=(-1.2, 1.2))
+    learn = vision_learner(dls, getattr(tvm, arch), pretrained=pre, loss_func=(MSELossFlat if loss == 'mse' else L1LossFlat)(), y_range=(-1.2, 1.2))
     input = input or ('masked' if masked else 'image')
     return describe(learn, 'landmarks', arch, pre, masked=input != 'image', input=input, view=view, pad=float(pad))
 

@@ -16,19 +16,19 @@ PRESETS = {
     'tiny': {'data': dict(n_train=64, render=64, n_test=12, test_size=(80, 64), n_calib=16),
              'segmentation': dict(arch='resnet34', size=32, epochs=8, bs=8, lr=1e-2, last_cross=True, warm_size=32, warm_epochs=0, warm_lr=1e-2, us_aug=0.0),
              'quality': dict(arch='vgg16_bn', size=32, epochs=1, bs=8, lr=1e-3, n=16, per_image=2, folds=2, fold_epochs=4, input='channels', us_aug=0.0, view='ends', pad=0.25),
-             'landmarks': dict(arch='resnet34', size=32, epochs=1, bs=8, lr=5e-3, us_aug=0.0, input='masked', view='crop', pad=0.25, unet_masks=False)},
+             'landmarks': dict(arch='resnet34', size=32, epochs=1, bs=8, lr=5e-3, us_aug=0.0, input='masked', view='crop', pad=0.25, unet_masks=False, loss='mse', average=0, body_lr=1.0)},
     'demo': {'data': dict(n_train=128, render=256, n_test=24, test_size=(320, 256), n_calib=80),
              'segmentation': dict(arch='resnet34', size=64, epochs=10, bs=8, lr=3e-3, last_cross=False, warm_size=64, warm_epochs=0, warm_lr=3e-3, us_aug=0.0),
              'quality': dict(arch='vgg16_bn', size=32, epochs=12, bs=16, lr=1e-3, n=40, per_image=2, folds=2, fold_epochs=2, input='channels', us_aug=0.0, view='ends', pad=0.25),
-             'landmarks': dict(arch='resnet34', size=64, epochs=40, bs=8, lr=5e-3, us_aug=0.0, input='masked', view='crop', pad=0.25, unet_masks=False)},
+             'landmarks': dict(arch='resnet34', size=64, epochs=40, bs=8, lr=5e-3, us_aug=0.0, input='masked', view='crop', pad=0.25, unet_masks=False, loss='mse', average=0, body_lr=1.0)},
     'cpu': {'data': dict(n_train=600, render=256, n_test=200, test_size=(320, 256), n_calib=200),
             'segmentation': dict(arch='resnet34', size=128, epochs=3, bs=8, lr=1e-3, last_cross=False, warm_size=64, warm_epochs=20, warm_lr=3e-3, us_aug=0.25),
             'quality': dict(arch='vgg16_bn', size=32, epochs=16, bs=16, lr=1e-3, n=480, per_image=2, folds=2, fold_epochs=6, input='channels', us_aug=0.0, view='ends', pad=0.25),
-            'landmarks': dict(arch='resnet34', size=64, epochs=16, bs=8, lr=3e-3, us_aug=0.0, input='masked', view='crop', pad=0.25, unet_masks=True)},
+            'landmarks': dict(arch='resnet34', size=64, epochs=16, bs=8, lr=3e-3, us_aug=0.0, input='masked', view='crop', pad=0.25, unet_masks=True, loss='l1', average=4, body_lr=0.1)},
     'gpu': {'data': dict(n_train=1200, render=256, n_test=200, test_size=(320, 256), n_calib=400),
             'segmentation': dict(arch='resnet34', size=160, epochs=24, bs=32, lr=2e-3, last_cross=True, warm_size=160, warm_epochs=0, warm_lr=2e-3, us_aug=0.0),
             'quality': dict(arch='vgg16_bn', size=64, epochs=24, bs=64, lr=1e-3, n=400, per_image=4, folds=3, fold_epochs=12, input='channels', us_aug=0.0, view='ends', pad=0.25),
-            'landmarks': dict(arch='resnet34', size=160, epochs=40, bs=32, lr=2e-3, us_aug=0.0, input='masked', view='crop', pad=0.25, unet_masks=False)},
+            'landmarks': dict(arch='resnet34', size=160, epochs=40, bs=32, lr=2e-3, us_aug=0.0, input='masked', view='crop', pad=0.25, unet_masks=False, loss='mse', average=0, body_lr=1.0)},
 }
 
 def training_settings(preset:str='demo', # a key of `PRESETS`
@@ -46,11 +46,12 @@ def training_settings(preset:str='demo', # a key of `PRESETS`
                     if v.lower() not in ('true', 'false', '1', '0'): raise ValueError(f"{target} {k} must be true or false, got {v!r}")
                     v = v.lower() in ('true', '1')
                 v = type(S[target][k])(v)
-                if not isinstance(v, (str, bool)) and not (v >= 0 if k in ('warm_epochs', 'us_aug', 'pad') else v > 0):
-                    raise ValueError(f"{target} {k} must be {'>= 0' if k in ('warm_epochs', 'us_aug', 'pad') else '> 0'}, got {v}")
+                if not isinstance(v, (str, bool)) and not (v >= 0 if k in ('warm_epochs', 'us_aug', 'pad', 'average') else v > 0):
+                    raise ValueError(f"{target} {k} must be {'>= 0' if k in ('warm_epochs', 'us_aug', 'pad', 'average') else '> 0'}, got {v}")
                 if k == 'input' and v not in ('masked', 'channels', 'image'): raise ValueError(f"{target} input must be masked, channels or image; got {v!r}")
                 if k == 'view' and v not in (('frame', 'crop') if target == 'landmarks' else ('frame', 'crop', 'ends')):
                     raise ValueError(f"{target} view must be one of {'frame, crop' if target == 'landmarks' else 'frame, crop, ends'}; got {v!r}")
+                if k == 'loss' and v not in ('mse', 'l1'): raise ValueError(f"{target} loss must be mse or l1; got {v!r}")
                 if k == 'us_aug' and v > 1: raise ValueError(f"{target} us_aug is a chance per image, at most 1; got {v}")
                 if k == 'arch':
                     try: cached_weights(v)

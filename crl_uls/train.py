@@ -39,6 +39,12 @@ class Snapshots(Callback):
         if self.epoch in self.epochs:                 # the bare model's keys, also while DistributedDataParallel wraps it
             m = self.model.module if isinstance(self.model, DDP) else self.model
             self.states[self.epoch] = {k: v.detach().cpu().clone() for k, v in m.state_dict().items()}
+    def mean(self) -> dict:
+        "The kept weights averaged (BatchNorm's running statistics too; its step counter as of the last epoch kept)."
+        import torch
+        last = self.states[max(self.states)]
+        return {k: torch.stack([s[k].float() for s in self.states.values()]).mean(0).to(v.dtype) if v.is_floating_point() else v
+                for k, v in last.items()}
 
 class EpochLines(Callback):
     "Write one line per epoch to stderr: the stage, the epoch, the losses and metrics, the time (the first process only)."
@@ -100,14 +106,21 @@ def _valid_metrics(learn) -> dict:
     return {n: round(float(v), 5) for n, v in zip(names, learn.recorder.values[-1])}
 
 def _fit(learn, stage:str, s:dict, progress:bool, cbs=()):
-    "Fit one learner with the one-cycle policy (`fine_tune` when it starts from a model folder; in several processes: in fastai's `distrib_ctx`): bars on a terminal, else one line per epoch, else (progress=False) silence."
+    "Fit one learner with the one-cycle policy (`fine_tune` when it starts from a model folder; in several processes: in fastai's `distrib_ctx`): bars on a terminal, else one line per epoch, else (progress=False) silence; with `average` > 0 its weights become the mean of those after each of its last `average` epochs; a body that starts from weights (ImageNet, in-domain) learns at `body_lr` times `lr`."
     cbs, bars = list(cbs), show_progress(progress)
+    info = getattr(learn, 'crl_uls', None)
+    lr = slice(s['lr'] * s['body_lr'], s['lr']) if s.get('body_lr', 1) != 1 and info and info.weights in ('imagenet', 'domain') else s['lr']
+    avg = Snapshots(range(max(0, s['epochs'] - s['average']), s['epochs'])) if s.get('average') else None
+    if avg: cbs.append(avg)
     if progress and not bars: cbs.append(EpochLines(stage))
     many = world_size() > 1
     dctx = learn.distrib_ctx(sync_bn=_backend() != 'gloo') if many else nullcontext()   # no SyncBatchNorm kernel on CPUs
     with dctx, (nullcontext() if bars else learn.no_bar()), (nullcontext() if progress else learn.no_logging()):
         if s.get('fine_tune'): learn.fine_tune(s['epochs'], s['lr'], freeze_epochs=s['fine_tune'], cbs=cbs)   # from a model folder
-        else: learn.fit_one_cycle(s['epochs'], s['lr'], cbs=cbs)
+        else:
+            learn.unfreeze()                                  # fastai freezes an ImageNet body: every learner here trains whole
+            learn.fit_one_cycle(s['epochs'], lr, cbs=cbs)
+    if avg: learn.model.load_state_dict(avg.mean())        # every process: the same weights after each epoch, so the same mean
 
 def _oof_masks(items, s:dict, folds:int, epochs:int, seed:int, progress:bool, device=None, pretrained:bool=False) -> dict:
     "{id: [(kind, mask)]}: U-Net outputs on training images from U-Nets that did not train on them (cross-fitting)."
@@ -428,7 +441,7 @@ def train_models(dataset, # a data set folder with images, masks and crown/rump 
                 return lmi
             lm_items = items if not l.get('unet_masks') else rank0_first(with_unet) if W > 1 else with_unet()
             lm = learner(landmark_learner, landmark_dls(lm_items, size=l['size'], bs=l['bs'], seed=seed, us_aug=l['us_aug'], input=l['input'], view=l['view'], pad=l['pad']),
-                         'landmarks', arch=l['arch'], input=l['input'], view=l['view'], pad=l['pad'])
+                         'landmarks', arch=l['arch'], input=l['input'], view=l['view'], pad=l['pad'], loss=l['loss'])
             if start['landmarks'] == 'domain': _domain_start(lm, seg)       # the trained U-Net's encoder: the same ResNet
             fit(lm, 'landmarks')
             if l.get('unet_masks'): info['landmarks'].update(unet_mask_items=len(lm_items) - len(items))

@@ -250,6 +250,9 @@ def test_learners_start_from_imagenet_weights_in_the_torch_cache(tmp_path, monke
     man = json.loads((tmp_path/'m'/'manifest.json').read_text())
     assert [man['models'][st]['weights'] for st in ('segmentation', 'quality', 'landmarks')] == ['imagenet'] * 3
     assert man['weights'] == 'imagenet'
+    from crl_uls.pipeline import load_learners
+    lm = load_learners(tmp_path/'m')[0][2]          # fastai froze the ImageNet body; training unfroze it: the body learned too
+    assert not torch.allclose(lm.model[0][0].weight.detach(), sd['conv1.weight'].float(), atol=1e-4)
 
 def test_offline_learners_fall_back_to_in_domain_then_random_weights(tmp_path, monkeypatch):
     "Without ImageNet weights, the default start says so in one line and falls back: the landmark ResNet34 from the trained U-Net's encoder, the others random; `--weights imagenet` is refused."

@@ -91,18 +91,34 @@ def train_masks():
         cache.write_bytes(pickle.dumps(dict(zip(tr.id, predict_masks(seg, [read_item_image(r) for r in tr.to_dict('records')], 8)))))
     return pickle.loads(cache.read_bytes())
 
-def run_landmarks(name, input='masked', view='crop', epochs=20, size=64, lr=3e-3, bs=8, init=None, seed=0, unet=False):
-    "One landmark learner on the training items' true masks (`unet`: and the base U-Net's good masks of them, as `landmarks.unet_masks`), scored with the test set's true masks and the U-Net's."
-    from crl_uls.train import _with_unet_masks
+def run_landmarks(name, input='masked', view='crop', epochs=20, size=64, lr=3e-3, bs=8, init=None, seed=0, unet=False, loss='mse', avg=0, body=1.0, dropout=True):
+    "One landmark learner on the training items' true masks (`unet`: and the base U-Net's good masks of them, as `landmarks.unet_masks`), scored with the test set's true masks and the U-Net's; `loss` 'mse' (the library's) or 'l1'; `avg` > 0: also scored with its weights averaged over the last `avg` epochs (a second record, NAME_avgN); `body`: the body's learning rate as a share of the head's; `dropout` False: the head without dropout."
+    from crl_uls.train import _with_unet_masks, Snapshots
+    from fastai.vision.all import L1LossFlat, nn
     seed_everything(seed)
     lm_items = _with_unet_masks(items, train_masks(), W/'cands'/(name + '_lm')) if unet else items
     t0 = time.time()
     learn = landmark_learner(landmark_dls(lm_items, size=size, bs=bs, seed=seed, input=input, view=view, num_workers=0),
                              pretrained=False, input=input, view=view)
+    if loss == 'l1': learn.loss_func = L1LossFlat()
+    if not dropout:
+        for m in learn.model.modules():
+            if isinstance(m, nn.Dropout): m.p = 0.0
     if init is not None: learn.model[0].load_state_dict(init)
-    with learn.no_bar(): learn.fit_one_cycle(epochs, lr)
+    snaps = Snapshots(range(epochs - avg, epochs))
+    with learn.no_bar(): learn.fit_one_cycle(epochs, lr if body == 1 else slice(lr * body, lr), cbs=[snaps] if avg else [])
     out = dict(name=name, stage='landmarks', input=input, view=view, epochs=epochs, size=size, lr=lr, init=init is not None, unet_masks=unet,
-               train_seconds=round(time.time() - t0, 1))
+               loss=loss, seed=seed, body_lr_share=body, head_dropout=dropout, train_seconds=round(time.time() - t0, 1))
+    _record(score_landmarks(learn, out, unet))
+    if avg:
+        import torch
+        sts = list(snaps.states.values())
+        learn.model.load_state_dict({k: (torch.stack([s[k].float() for s in sts]).mean(0).to(v.dtype) if v.is_floating_point() else v)
+                                     for k, v in sts[-1].items()})
+        _record(score_landmarks(learn, {**out, 'name': f'{name}_avg{avg}', 'averaged_epochs': avg}, unet))
+
+def score_landmarks(learn, out, unet):
+    "`out` with the landmark learner's figures on the test set, with the true masks and with the base U-Net's."
     recs = titems.to_dict('records')
     imgs = [read_item_image(r) for r in recs]
     true = titems[['crown_x', 'crown_y', 'rump_x', 'rump_y']].to_numpy(float).reshape(-1, 2, 2)
@@ -125,7 +141,7 @@ def run_landmarks(name, input='masked', view='crop', epochs=20, size=64, lr=3e-3
             from mirror_points import scored, unless_swapped
             b = predict_landmarks(learn, [imgs[i] for i in ks], [masks[i] for i in ks], flip=True)
             out[which]['mirror_averaged'] = scored(unless_swapped(np.asarray(pred), b)[0], true[keep], titems.mm_per_px[keep].to_numpy())
-    _record(out)
+    return out
 
 def vgg_pretext(epochs=5, size=64, lr=3e-3, seed=0):
     "An in-domain start for the VGG16: a U-Net with a VGG16-bn encoder trained on the segmentation; its encoder's weights."
