@@ -106,7 +106,7 @@ def _valid_metrics(learn) -> dict:
     return {n: round(float(v), 5) for n, v in zip(names, learn.recorder.values[-1])}
 
 def _fit(learn, stage:str, s:dict, progress:bool, cbs=()):
-    "Fit one learner with the one-cycle policy (`fine_tune` when it starts from a model folder; in several processes: in fastai's `distrib_ctx`): bars on a terminal, else one line per epoch, else (progress=False) silence; with `average` > 0 its weights become the mean of those after each of its last `average` epochs; a body that starts from weights (ImageNet, in-domain) learns at `body_lr` times `lr`."
+    "Fit one learner with the one-cycle policy (`fine_tune` when it starts from a model folder; in several processes: in fastai's `distrib_ctx`): bars on a terminal, else one line per epoch, else (progress=False) silence; with `average` > 0 its weights become the mean of those after each of its last `average` epochs; a body that starts from weights (ImageNet, in-domain) learns at fastai's discriminative rates, from `body_lr` times `lr` (its first layers) up to `lr` (the head)."
     cbs, bars = list(cbs), show_progress(progress)
     info = getattr(learn, 'crl_uls', None)
     lr = slice(s['lr'] * s['body_lr'], s['lr']) if s.get('body_lr', 1) != 1 and info and info.weights in ('imagenet', 'domain') else s['lr']
