@@ -24,7 +24,7 @@ PRESETS = {
     'cpu': {'data': dict(n_train=600, render=256, n_test=200, test_size=(320, 256), n_calib=200),
             'segmentation': dict(arch='resnet34', size=128, epochs=3, bs=8, lr=1e-3, last_cross=False, warm_size=64, warm_epochs=20, warm_lr=3e-3, us_aug=0.25),
             'quality': dict(arch='vgg16_bn', size=32, epochs=16, bs=16, lr=1e-3, n=480, per_image=2, folds=2, fold_epochs=6, input='channels', us_aug=0.0, view='ends', pad=0.25),
-            'landmarks': dict(arch='resnet34', size=64, epochs=16, bs=8, lr=3e-3, us_aug=0.0, input='masked', view='crop', pad=0.25, unet_masks=True, loss='l1', average=4, body_lr=0.1)},
+            'landmarks': dict(arch='resnet34', size=64, epochs=16, bs=8, lr=3e-3, us_aug=0.0, input='masked', view='crop', pad=0.25, unet_masks=True, loss='mse', average=0, body_lr=1.0)},
     'gpu': {'data': dict(n_train=1200, render=256, n_test=200, test_size=(320, 256), n_calib=400),
             'segmentation': dict(arch='resnet34', size=160, epochs=24, bs=32, lr=2e-3, last_cross=True, warm_size=160, warm_epochs=0, warm_lr=2e-3, us_aug=0.0),
             'quality': dict(arch='vgg16_bn', size=64, epochs=24, bs=64, lr=1e-3, n=400, per_image=4, folds=3, fold_epochs=12, input='channels', us_aug=0.0, view='ends', pad=0.25),

@@ -118,7 +118,7 @@ def _fit(learn, stage:str, s:dict, progress:bool, cbs=()):
     with dctx, (nullcontext() if bars else learn.no_bar()), (nullcontext() if progress else learn.no_logging()):
         if s.get('fine_tune'): learn.fine_tune(s['epochs'], s['lr'], freeze_epochs=s['fine_tune'], cbs=cbs)   # from a model folder
         else:
-            learn.unfreeze()                                  # fastai freezes an ImageNet body: every learner here trains whole
+            if not all(p.requires_grad for p in learn.model.parameters()): learn.unfreeze()   # fastai froze an ImageNet body: every learner trains whole
             learn.fit_one_cycle(s['epochs'], lr, cbs=cbs)
     if avg: learn.model.load_state_dict(avg.mean())        # every process: the same weights after each epoch, so the same mean
 
