@@ -46,8 +46,9 @@ def training_settings(preset:str='demo', # a key of `PRESETS`
                     if v.lower() not in ('true', 'false', '1', '0'): raise ValueError(f"{target} {k} must be true or false, got {v!r}")
                     v = v.lower() in ('true', '1')
                 v = type(S[target][k])(v)
-                if not isinstance(v, (str, bool)) and not (v >= 0 if k in ('warm_epochs', 'us_aug', 'pad', 'average') else v > 0):
-                    raise ValueError(f"{target} {k} must be {'>= 0' if k in ('warm_epochs', 'us_aug', 'pad', 'average') else '> 0'}, got {v}")
+                zero_ok = k in ('warm_epochs', 'us_aug', 'pad', 'average')       # settings where 0 means none
+                if not isinstance(v, (str, bool)) and not (v >= 0 if zero_ok else v > 0):
+                    raise ValueError(f"{target} {k} must be {'>= 0' if zero_ok else '> 0'}, got {v}")
                 if k == 'input' and v not in ('masked', 'channels', 'image'): raise ValueError(f"{target} input must be masked, channels or image; got {v!r}")
                 if k == 'view' and v not in (('frame', 'crop') if target == 'landmarks' else ('frame', 'crop', 'ends')):
                     raise ValueError(f"{target} view must be one of {'frame, crop' if target == 'landmarks' else 'frame, crop, ends'}; got {v!r}")

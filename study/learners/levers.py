@@ -94,13 +94,12 @@ def train_masks():
 def run_landmarks(name, input='masked', view='crop', epochs=20, size=64, lr=3e-3, bs=8, init=None, seed=0, unet=False, loss='mse', avg=0, body=1.0, dropout=True):
     "One landmark learner on the training items' true masks (`unet`: and the base U-Net's good masks of them, as `landmarks.unet_masks`), scored with the test set's true masks and the U-Net's; `loss` 'mse' (the library's) or 'l1'; `avg` > 0: also scored with its weights averaged over the last `avg` epochs (a second record, NAME_avgN); `body`: the body's learning rate as a share of the head's; `dropout` False: the head without dropout."
     from crl_uls.train import _with_unet_masks, Snapshots
-    from fastai.vision.all import L1LossFlat, nn
+    from fastai.vision.all import nn
     seed_everything(seed)
     lm_items = _with_unet_masks(items, train_masks(), W/'cands'/(name + '_lm')) if unet else items
     t0 = time.time()
     learn = landmark_learner(landmark_dls(lm_items, size=size, bs=bs, seed=seed, input=input, view=view, num_workers=0),
-                             pretrained=False, input=input, view=view)
-    if loss == 'l1': learn.loss_func = L1LossFlat()
+                             pretrained=False, input=input, view=view, loss=loss)
     if not dropout:
         for m in learn.model.modules():
             if isinstance(m, nn.Dropout): m.p = 0.0
@@ -111,10 +110,7 @@ def run_landmarks(name, input='masked', view='crop', epochs=20, size=64, lr=3e-3
                loss=loss, seed=seed, body_lr_share=body, head_dropout=dropout, train_seconds=round(time.time() - t0, 1))
     _record(score_landmarks(learn, out, unet))
     if avg:
-        import torch
-        sts = list(snaps.states.values())
-        learn.model.load_state_dict({k: (torch.stack([s[k].float() for s in sts]).mean(0).to(v.dtype) if v.is_floating_point() else v)
-                                     for k, v in sts[-1].items()})
+        learn.model.load_state_dict(snaps.mean())            # as `_fit` does with `average`
         _record(score_landmarks(learn, {**out, 'name': f'{name}_avg{avg}', 'averaged_epochs': avg}, unet))
 
 def score_landmarks(learn, out, unet):
